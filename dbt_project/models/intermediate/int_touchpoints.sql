@@ -1,0 +1,111 @@
+{#-
+  One stream of every touchpoint attributed to a lead: CRM activities, web page views and form fills
+  (stitched through the identity map), and marketing touches.
+  `_loaded_at` here means when the touchpoint became knowable *as this lead's*: for anonymous web
+  events that is the later of the event's load and the moment the visitor was identified.
+-#}
+with activities as (
+    select * from {{ ref('stg_crm__activities') }}
+),
+
+pages as (
+    select * from {{ ref('stg_web__pages') }}
+),
+
+forms as (
+    select * from {{ ref('stg_web__form_submissions') }}
+),
+
+touches as (
+    select * from {{ ref('stg_marketing__touches') }}
+),
+
+identity as (
+    select * from {{ ref('int_web__identity_map') }}
+),
+
+activity_touchpoints as (
+    select
+        activity_id as touchpoint_id,
+        lead_id,
+        'crm_activity' as source_system,
+        activity_type as touch_type,
+        cast(null as {{ dbt.type_string() }}) as channel,
+        cast(null as {{ dbt.type_string() }}) as page_type,
+        cast(null as {{ dbt.type_string() }}) as session_id,
+        is_decision_maker_reached,
+        budget_status,
+        occurred_at as event_at,
+        _loaded_at
+    from activities
+),
+
+page_touchpoints as (
+    select
+        pages.page_view_id as touchpoint_id,
+        coalesce(pages.lead_id, identity.lead_id) as lead_id,
+        'web' as source_system,
+        'page_view' as touch_type,
+        cast(null as {{ dbt.type_string() }}) as channel,
+        pages.page_type,
+        pages.session_id,
+        cast(null as boolean) as is_decision_maker_reached,
+        cast(null as {{ dbt.type_string() }}) as budget_status,
+        pages.viewed_at as event_at,
+        case
+            when pages.lead_id is not null or identity.identity_known_at <= pages._loaded_at then pages._loaded_at
+            else identity.identity_known_at
+        end as _loaded_at
+    from pages
+    left join identity on pages.anonymous_id = identity.anonymous_id
+    where coalesce(pages.lead_id, identity.lead_id) is not null
+),
+
+form_touchpoints as (
+    select
+        forms.form_submission_id as touchpoint_id,
+        coalesce(forms.lead_id, identity.lead_id) as lead_id,
+        'web' as source_system,
+        'form_fill' as touch_type,
+        cast(null as {{ dbt.type_string() }}) as channel,
+        cast(null as {{ dbt.type_string() }}) as page_type,
+        cast(null as {{ dbt.type_string() }}) as session_id,
+        cast(null as boolean) as is_decision_maker_reached,
+        cast(null as {{ dbt.type_string() }}) as budget_status,
+        forms.submitted_at as event_at,
+        case
+            when forms.lead_id is not null or identity.identity_known_at <= forms._loaded_at then forms._loaded_at
+            else identity.identity_known_at
+        end as _loaded_at
+    from forms
+    left join identity on forms.anonymous_id = identity.anonymous_id
+    where coalesce(forms.lead_id, identity.lead_id) is not null
+),
+
+marketing_touchpoints as (
+    select
+        touch_id as touchpoint_id,
+        lead_id,
+        'marketing' as source_system,
+        'marketing_touch' as touch_type,
+        channel,
+        cast(null as {{ dbt.type_string() }}) as page_type,
+        cast(null as {{ dbt.type_string() }}) as session_id,
+        cast(null as boolean) as is_decision_maker_reached,
+        cast(null as {{ dbt.type_string() }}) as budget_status,
+        touched_at as event_at,
+        _loaded_at
+    from touches
+),
+
+final as (
+    select * from activity_touchpoints
+    union all
+    select * from page_touchpoints
+    union all
+    select * from form_touchpoints
+    union all
+    select * from marketing_touchpoints
+)
+
+select * from final

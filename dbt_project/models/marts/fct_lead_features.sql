@@ -1,0 +1,94 @@
+{{ config(contract={'enforced': true}) }}
+{#-
+  The lead feature mart: one row per lead per weekly as-of date, every column computable at as_of_at,
+  plus the censored conversion label. This is what training reads and what scoring scores.
+-#}
+with spine as (
+    select * from {{ ref('int_lead_spine') }}
+),
+
+leads as (
+    select * from {{ ref('stg_crm__leads') }}
+),
+
+engagement as (
+    select * from {{ ref('int_lead_engagement_asof') }}
+),
+
+firmographics as (
+    select * from {{ ref('int_lead_firmographics_asof') }}
+),
+
+stages as (
+    select * from {{ ref('int_lead_stage_asof') }}
+),
+
+labels as (
+    select * from {{ ref('int_lead_labels') }}
+),
+
+final as (
+    select
+        spine.lead_id,
+        spine.as_of_date,
+        spine.as_of_at,
+        -- fit: who the lead is
+        leads.lead_source,
+        {{ seniority_from_title('leads.title') }} as seniority_tier,
+        coalesce(leads.country_code, firmographics.country_code) as country_code,
+        firmographics.industry,
+        firmographics.employee_count,
+        {{ employee_band('firmographics.employee_count') }} as employee_band,
+        firmographics.revenue_band,
+        leads.company_domain in ('gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com', 'icloud.com', 'aol.com')
+            as is_personal_email,
+        -- sales state as known at the as-of time
+        coalesce(stages.lifecycle_stage, 'new') as lifecycle_stage,
+        engagement.has_reached_decision_maker,
+        engagement.budget_status,
+        cast({{ dbt.datediff('leads.created_at', 'spine.as_of_at', 'day') }} as {{ dbt.type_int() }}) as days_since_created,
+        -- engagement: what the lead did
+        engagement.touchpoints_total,
+        engagement.days_since_first_touch,
+        engagement.days_since_last_touch,
+        engagement.emails_opened_7d,
+        engagement.emails_opened_30d,
+        engagement.emails_opened_90d,
+        engagement.emails_clicked_7d,
+        engagement.emails_clicked_30d,
+        engagement.emails_clicked_90d,
+        engagement.calls_30d,
+        engagement.calls_90d,
+        engagement.meetings_30d,
+        engagement.meetings_90d,
+        engagement.web_sessions_7d,
+        engagement.web_sessions_30d,
+        engagement.web_sessions_90d,
+        engagement.page_views_30d,
+        engagement.page_views_90d,
+        engagement.pricing_page_views_7d,
+        engagement.pricing_page_views_30d,
+        engagement.pricing_page_views_90d,
+        engagement.demo_page_views_30d,
+        engagement.demo_page_views_90d,
+        engagement.free_trial_page_views_30d,
+        engagement.free_trial_page_views_90d,
+        engagement.form_fills_30d,
+        engagement.form_fills_90d,
+        engagement.marketing_touches_30d,
+        engagement.marketing_touches_90d,
+        engagement.last_touch_at,
+        -- label (NULL while the window is not fully observed)
+        labels.label_horizon_days,
+        labels.label_window_end_at,
+        labels.is_label_observed,
+        labels.label_converted
+    from spine
+    inner join leads on spine.lead_id = leads.lead_id
+    inner join engagement on spine.lead_id = engagement.lead_id and spine.as_of_date = engagement.as_of_date
+    inner join labels on spine.lead_id = labels.lead_id and spine.as_of_date = labels.as_of_date
+    left join firmographics on spine.lead_id = firmographics.lead_id and spine.as_of_date = firmographics.as_of_date
+    left join stages on spine.lead_id = stages.lead_id and spine.as_of_date = stages.as_of_date
+)
+
+select * from final

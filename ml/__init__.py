@@ -1,0 +1,1 @@
+"""Training: read a feature mart, split out of time, fit, calibrate, evaluate, register."""

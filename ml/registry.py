@@ -1,0 +1,124 @@
+"""Model registry: artifacts on disk with their metadata, one row per model in `ml.model_registry`,
+and every metric in `ml.model_metrics`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from scorehouse.config import Settings
+from scorehouse.warehouse import connect
+
+REGISTRY_DDL = """
+create schema if not exists ml;
+create table if not exists ml.model_registry (
+    model_version varchar primary key,
+    model_name varchar not null,
+    algorithm varchar not null,
+    trained_at timestamp not null,
+    is_active boolean not null,
+    artifact_path varchar not null,
+    horizon_days integer not null,
+    fit_start date, fit_end date,
+    validation_start date, validation_end date,
+    test_start date, test_end date,
+    fit_rows bigint, validation_rows bigint, test_rows bigint,
+    threshold double not null,
+    test_roc_auc double, test_pr_auc double, test_brier double,
+    baseline_test_roc_auc double,
+    ground_truth_test_roc_auc double,
+    library_versions varchar,
+    metadata_json varchar
+);
+create table if not exists ml.model_metrics (
+    model_version varchar not null,
+    split varchar not null,
+    segment varchar not null,
+    metric varchar not null,
+    value double
+);
+"""
+
+
+@dataclass
+class ModelBundle:
+    """What scoring needs: the fitted, calibrated estimator and the decisions made at training time."""
+
+    model_version: str
+    spec: Any  # ml.features.ModelSpec
+    estimator: Any
+    threshold: float
+    tier_cutoffs: dict[str, float]
+    metadata: dict[str, Any]
+
+    def predict_proba(self, frame: pd.DataFrame):
+        return self.estimator.predict_proba(frame[list(self.spec.features)])[:, 1]
+
+
+def ensure_registry(settings: Settings) -> None:
+    with connect(settings) as con:
+        con.execute(REGISTRY_DDL)
+
+
+def save_bundle(settings: Settings, bundle: ModelBundle) -> Path:
+    folder = settings.models_dir / bundle.model_version
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.joblib"
+    joblib.dump(bundle, path)
+    (folder / "metadata.json").write_text(json.dumps(bundle.metadata, indent=2, default=str))
+    return path
+
+
+def register(settings: Settings, bundle: ModelBundle, artifact: Path, row: dict[str, Any],
+             metrics: list[tuple[str, str, str, float]]) -> None:
+    """Record the model and make it the active one for its name, in one transaction."""
+    ensure_registry(settings)
+    record = {
+        "model_version": bundle.model_version,
+        "model_name": bundle.spec.name,
+        "artifact_path": str(artifact),
+        "threshold": bundle.threshold,
+        "metadata_json": json.dumps(bundle.metadata, default=str),
+        **row,
+    }
+    columns = list(record)
+    metric_frame = pd.DataFrame(metrics, columns=["split", "segment", "metric", "value"])
+    metric_frame.insert(0, "model_version", bundle.model_version)
+    with connect(settings) as con:
+        con.execute("begin transaction")
+        con.execute("update ml.model_registry set is_active = false where model_name = ?", [bundle.spec.name])
+        con.execute(
+            f"insert into ml.model_registry ({', '.join(columns)}, is_active) "
+            f"values ({', '.join('?' for _ in columns)}, true)",
+            [record[c] for c in columns],
+        )
+        con.register("new_metrics", metric_frame)
+        con.execute("insert into ml.model_metrics select model_version, split, segment, metric, value from new_metrics")
+        con.execute("commit")
+
+
+def load_active(settings: Settings, model_name: str) -> ModelBundle:
+    with connect(settings, read_only=True) as con:
+        exists = con.execute(
+            "select 1 from information_schema.tables where table_schema = 'ml' and table_name = 'model_registry'"
+        ).fetchall()
+        rows = (
+            con.execute(
+                "select artifact_path from ml.model_registry where model_name = ? and is_active "
+                "order by trained_at desc limit 1",
+                [model_name],
+            ).fetchall()
+            if exists
+            else []
+        )
+    if not rows:
+        raise LookupError(f"no active '{model_name}' model in ml.model_registry: run `scorehouse train` first")
+    path = Path(rows[0][0])
+    if not path.exists():
+        raise FileNotFoundError(f"model artifact {path} listed in ml.model_registry is missing")
+    return joblib.load(path)

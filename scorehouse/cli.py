@@ -1,0 +1,128 @@
+"""The `scorehouse` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scorehouse.config import Settings
+from scorehouse.simulate import SimulationConfig
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if getattr(args, "warehouse", None):
+        settings = settings.with_overrides(warehouse_path=Path(args.warehouse).resolve())
+    if getattr(args, "raw_dir", None):
+        settings = settings.with_overrides(raw_dir=Path(args.raw_dir).resolve())
+    return settings
+
+
+def _spec(name: str):
+    from ml.features import MODELS
+
+    return MODELS[name]
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from scorehouse.simulate import simulate
+
+    out = Path(args.out).resolve() if args.out else _settings(args).raw_dir
+    rows = simulate(SimulationConfig(leads=args.leads, seed=args.seed), out, progress=print)
+    for table, count in rows.items():
+        print(f"  {table:<35} {count:>12,}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    from scorehouse.landing import land_raw
+
+    settings = _settings(args)
+    for table, count in land_raw(settings, settings.raw_dir).items():
+        print(f"  {table:<40} {count:>12,}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from scorehouse.pipeline import build_features, build_reports
+
+    settings = _settings(args)
+    build_features(settings)
+    build_reports(settings)
+    print(f"dbt build finished: {settings.warehouse_path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ml.train import train_model
+
+    train_model(_settings(args), _spec(args.model), progress=print)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from scoring.batch import score_model
+    from scorehouse.pipeline import build_reports
+
+    settings = _settings(args)
+    spec = _spec(args.model)
+    rows = score_model(settings, spec, progress=print)
+    build_reports(settings)
+    print(f"wrote {rows:,} rows to scores.{spec.score_table} (history in scores.{spec.history_table})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scorehouse.pipeline import run_all, summary_text
+
+    settings = _settings(args)
+    report = run_all(settings, SimulationConfig(leads=args.leads, seed=args.seed), resimulate=args.resimulate)
+    print(summary_text(settings, report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scorehouse", description="Warehouse-native lead scoring.")
+    parser.add_argument("--warehouse", help="DuckDB file (default warehouse/scorehouse.duckdb or $SCOREHOUSE_WAREHOUSE)")
+    parser.add_argument("--raw-dir", help="folder of raw tables (default data/raw or $SCOREHOUSE_RAW_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="write simulated raw source files")
+    p.add_argument("--leads", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", help="output folder (default: the raw folder)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("land", help="load the raw folder's files into the warehouse's raw schema")
+    p.set_defaults(func=cmd_land)
+
+    p = sub.add_parser("build", help="dbt build: staging, intermediate, marts and reports, with tests")
+    p.set_defaults(func=cmd_build)
+
+    for name, func, text in (("train", cmd_train, "train and register a model"),
+                             ("score", cmd_score, "score the latest snapshot and write score tables")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--model", choices=["lead"], default="lead")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("run", help="the whole job: simulate if needed, land, build, train, score, report")
+    p.add_argument("--leads", type=int, default=10_000, help="leads to simulate when there is no raw data yet")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--resimulate", action="store_true", help="replace existing raw files with a new simulation")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, LookupError, ValueError, RuntimeError) as error:
+        print(f"scorehouse {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

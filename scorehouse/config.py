@@ -1,0 +1,64 @@
+"""One typed settings object for every job; environment variables override defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live and the few knobs that change results.
+
+    Environment overrides: SCOREHOUSE_WAREHOUSE (DuckDB file), SCOREHOUSE_RAW_DIR
+    (simulated or landed files), SCOREHOUSE_ARTIFACTS (model files),
+    SCOREHOUSE_HORIZON_DAYS (lead label horizon).
+    """
+
+    project_root: Path = PROJECT_ROOT
+    warehouse_path: Path = field(
+        default_factory=lambda: _env_path("SCOREHOUSE_WAREHOUSE", PROJECT_ROOT / "warehouse" / "scorehouse.duckdb")
+    )
+    raw_dir: Path = field(default_factory=lambda: _env_path("SCOREHOUSE_RAW_DIR", PROJECT_ROOT / "data" / "raw"))
+    artifacts_dir: Path = field(
+        default_factory=lambda: _env_path("SCOREHOUSE_ARTIFACTS", PROJECT_ROOT / "artifacts")
+    )
+    lead_horizon_days: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_HORIZON_DAYS", "90")))
+    # Share of the most recent labelled as-of dates held out as the out-of-time test set.
+    test_fraction: float = 0.25
+    # Share of the remaining (embargoed) training dates used for calibration and threshold choice.
+    validation_fraction: float = 0.25
+    random_seed: int = 7
+    # DuckDB resource limits, so a large build stays within a small machine.
+    duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_MEMORY_LIMIT", "8GB"))
+    duckdb_threads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_THREADS", str(os.cpu_count() or 2))))
+
+    @property
+    def dbt_profiles_dir(self) -> Path:
+        return self.project_root
+
+    @property
+    def models_dir(self) -> Path:
+        return self.artifacts_dir / "models"
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+    def dbt_vars(self) -> dict[str, object]:
+        """Variables every dbt invocation gets, so SQL and Python agree on the horizon."""
+        return {"lead_horizon_days": self.lead_horizon_days}
+
+    def dbt_env(self) -> dict[str, str]:
+        return {
+            "SCOREHOUSE_WAREHOUSE": str(self.warehouse_path),
+            "SCOREHOUSE_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "SCOREHOUSE_THREADS": str(self.duckdb_threads),
+        }

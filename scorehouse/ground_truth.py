@@ -1,0 +1,45 @@
+"""The simulator's ground truth, for judging models against the best possible score.
+
+Only evaluation code reads this; no feature may. For a lead still open at age `a` days the
+probability of converting within `h` days follows from the simulator's hidden process
+(see scorehouse.simulate): a converter converts after an exponential delay, a non-converter
+is disqualified after an exponential delay with probability p_disqualify, or stays open.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scorehouse.config import Settings
+from scorehouse.landing import TRUTH_SCHEMA
+from scorehouse.warehouse import connect, table_exists
+
+
+def conversion_probability(truth: pd.DataFrame, age_days: np.ndarray, horizon_days: float) -> np.ndarray:
+    """P(convert in (a, a + h] | still open at a) for each row of `truth` (aligned with age_days)."""
+    p = truth["p_convert"].to_numpy()
+    mean_c = truth["conversion_mean_days"].to_numpy()
+    q = truth["p_disqualify"].to_numpy()
+    mean_d = truth["disqualify_mean_days"].to_numpy()
+    a = np.clip(np.asarray(age_days, dtype=float), 0, None)
+    still_converting = p * np.exp(-a / mean_c)
+    converts_in_window = p * (np.exp(-a / mean_c) - np.exp(-(a + horizon_days) / mean_c))
+    still_open_otherwise = (1 - p) * (q * np.exp(-a / mean_d) + (1 - q))
+    return converts_in_window / (still_converting + still_open_otherwise)
+
+
+def lead_truth_for_rows(settings: Settings, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
+    """Ground-truth probabilities for (lead_id, as_of_at) rows, or None when the data is not simulated."""
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, TRUTH_SCHEMA, "lead_truth"):
+            return None
+        con.register("wanted", rows[["lead_id", "as_of_at"]].reset_index(drop=True).reset_index())
+        truth = con.execute(
+            f"""select wanted.index, t.p_convert, t.conversion_mean_days, t.p_disqualify, t.disqualify_mean_days,
+                       epoch(wanted.as_of_at - t.created_at) / 86400.0 as age_days
+                from wanted join {TRUTH_SCHEMA}.lead_truth t using (lead_id) order by wanted.index"""
+        ).df()
+    if len(truth) != len(rows):
+        return None
+    return conversion_probability(truth, truth["age_days"].to_numpy(), horizon_days)

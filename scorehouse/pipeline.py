@@ -1,0 +1,138 @@
+"""The whole job, stage by stage: land raw data, build features, train, score, build reports."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from scorehouse.config import Settings
+from scorehouse.dbt import run_dbt
+from scorehouse.landing import land_raw
+from scorehouse.simulate import SimulationConfig, simulate
+from scorehouse.warehouse import connect, table_exists
+
+# dbt selectors: everything that reads score or registry tables is built after scoring.
+AFTER_SCORING = ["source:scores+", "source:ml+"]
+
+SUMMARY_TABLES = (
+    "marts.fct_lead_features",
+    "scores.lead_scores",
+    "scores.lead_score_history",
+    "marts.rpt_high_priority_leads",
+    "ml.model_registry",
+    "staging.stg_rejected_rows",
+)
+
+
+@dataclass
+class RunReport:
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    training: dict | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+class _Stages:
+    def __init__(self, report: RunReport, say: Callable[[str], None]) -> None:
+        self.report, self.say = report, say
+
+    def run(self, name: str, action: Callable[[], object]) -> object:
+        self.say(f"[{name}] ...")
+        started = time.perf_counter()
+        result = action()
+        elapsed = time.perf_counter() - started
+        self.report.stage_seconds[name] = elapsed
+        self.say(f"[{name}] done in {elapsed:.1f}s")
+        return result
+
+
+def has_raw_files(raw_dir: Path) -> bool:
+    return (raw_dir / "crm_leads").is_dir()
+
+
+def build_features(settings: Settings) -> None:
+    from scoring.tables import ensure_score_tables
+    from ml.registry import ensure_registry
+
+    # Score and registry tables exist (possibly empty) before dbt reads them as sources.
+    ensure_score_tables(settings)
+    ensure_registry(settings)
+    run_dbt(settings, "build", ["--exclude", *AFTER_SCORING], quiet=True)
+
+
+def build_reports(settings: Settings) -> None:
+    run_dbt(settings, "build", ["--select", *AFTER_SCORING], quiet=True)
+
+
+def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool = False,
+            progress: Callable[[str], None] = print) -> RunReport:
+    """simulate (if no raw data yet) -> land -> dbt build -> train -> score -> dbt build of the score marts."""
+    from ml.features import LEAD_CONVERSION
+    from ml.train import train_model
+    from scoring.batch import score_model
+
+    report = RunReport()
+    stages = _Stages(report, progress)
+    if resimulate or not has_raw_files(settings.raw_dir):
+        stages.run(
+            f"simulate {simulation.leads:,} leads",
+            lambda: simulate(simulation, settings.raw_dir, progress=lambda m: progress(f"  {m}")),
+        )
+    else:
+        progress(f"[simulate] skipped: raw files already in {settings.raw_dir} (use --resimulate to replace them)")
+    stages.run("land raw files", lambda: land_raw(settings, settings.raw_dir))
+    stages.run("dbt build (staging, intermediate, marts)", lambda: build_features(settings))
+    report.training = stages.run("train", lambda: train_model(settings, LEAD_CONVERSION, lambda m: progress(f"  {m}")))
+    stages.run("score", lambda: score_model(settings, LEAD_CONVERSION, lambda m: progress(f"  {m}")))
+    stages.run("dbt build (score marts)", lambda: build_reports(settings))
+    report.rows = table_rows(settings)
+    return report
+
+
+def table_rows(settings: Settings) -> dict[str, int]:
+    rows = {}
+    with connect(settings, read_only=True) as con:
+        for name in SUMMARY_TABLES:
+            schema, table = name.split(".")
+            if table_exists(con, schema, table):
+                rows[name] = int(con.execute(f"select count(*) from {name}").fetchall()[0][0])
+    return rows
+
+
+EXAMPLE_QUERY = (
+    "select lead_id, priority_rank, owner_id, company_name, title, score, tier\n"
+    "  from marts.rpt_high_priority_leads order by priority_rank limit 20;"
+)
+
+
+def summary_text(settings: Settings, report: RunReport) -> str:
+    lines = ["", "scorehouse run finished", ""]
+    lines.append("Stage timings:")
+    lines += [f"  {name:<45} {seconds:8.1f}s" for name, seconds in report.stage_seconds.items()]
+    lines.append(f"  {'total':<45} {sum(report.stage_seconds.values()):8.1f}s")
+    lines.append("")
+    lines.append("Rows per table:")
+    lines += [f"  {name:<45} {count:>12,}" for name, count in report.rows.items()]
+    if report.training:
+        t = report.training
+        lines.append("")
+        lines.append(f"Model {t['model_version']} ({t['algorithm']}), out-of-time test period:")
+        lines.append(
+            f"  ROC-AUC {t['test']['roc_auc']:.3f}  PR-AUC {t['test']['pr_auc']:.3f}  Brier {t['test']['brier']:.4f}  "
+            f"lift@top10% {t['test']['lift_top_decile']:.2f}  threshold {t['threshold']:.3f}"
+        )
+        lines.append(
+            f"  at the threshold: precision {t['test']['precision_at_threshold']:.3f}  recall "
+            f"{t['test']['recall_at_threshold']:.3f}  F1 {t['test']['f1_at_threshold']:.3f}  "
+            f"flagged {t['test']['share_flagged']:.1%}"
+        )
+        lines.append(f"  logistic baseline ROC-AUC {t['baseline']['roc_auc']:.3f}")
+        if t.get("ground_truth"):
+            lines.append(f"  simulator ground truth on the same rows: ROC-AUC {t['ground_truth']['roc_auc']:.3f}")
+    lines.append("")
+    lines.append(f"Warehouse: {settings.warehouse_path}")
+    lines.append("Try:")
+    lines.append(f"  duckdb -readonly {settings.warehouse_path} \"{EXAMPLE_QUERY.replace(chr(10), ' ')}\"")
+    lines.append(f"  or in Python: duckdb.connect('{settings.warehouse_path}', read_only=True).sql(...)")
+    return "\n".join(lines)

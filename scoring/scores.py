@@ -1,0 +1,17 @@
+"""From a calibrated probability to what a person reads: a 1-99 score and a tier."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_score(probability: np.ndarray) -> np.ndarray:
+    """Map [0, 1] onto the integers 1..99, monotonically (a probability of 0.5 is a score of 50)."""
+    p = np.clip(np.asarray(probability, dtype=float), 0.0, 1.0)
+    return np.clip(np.rint(1 + 98 * p), 1, 99).astype(int)
+
+
+def to_tier(probability: np.ndarray, cutoffs: dict[str, float]) -> np.ndarray:
+    """Tier A/B/C/D from the model's cut-offs (probability at or above a tier's cut-off earns it)."""
+    p = np.asarray(probability, dtype=float)
+    return np.select([p >= cutoffs["A"], p >= cutoffs["B"], p >= cutoffs["C"]], ["A", "B", "C"], "D")
