@@ -33,9 +33,9 @@ class Settings:
     )
     lead_horizon_days: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_HORIZON_DAYS", "90")))
     # Share of the most recent labelled as-of dates held out as the out-of-time test set.
-    test_fraction: float = 0.25
+    test_fraction: float = 0.20
     # Share of the remaining (embargoed) training dates used for calibration and threshold choice.
-    validation_fraction: float = 0.25
+    validation_fraction: float = 0.20
     random_seed: int = 7
     # DuckDB resource limits, so a large build stays within a small machine.
     duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_MEMORY_LIMIT", "8GB"))

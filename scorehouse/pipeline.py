@@ -133,6 +133,9 @@ def summary_text(settings: Settings, report: RunReport) -> str:
     lines.append("")
     lines.append(f"Warehouse: {settings.warehouse_path}")
     lines.append("Try:")
-    lines.append(f"  duckdb -readonly {settings.warehouse_path} \"{EXAMPLE_QUERY.replace(chr(10), ' ')}\"")
-    lines.append(f"  or in Python: duckdb.connect('{settings.warehouse_path}', read_only=True).sql(...)")
+    query = " ".join(EXAMPLE_QUERY.split())
+    lines.append(
+        f"  python -c \"import duckdb; duckdb.connect('{settings.warehouse_path}', read_only=True)"
+        f".sql('{query}').show()\""
+    )
     return "\n".join(lines)

@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh machine:
+#   make run    install into .venv and run the whole job on simulated data (warehouse/scorehouse.duckdb)
+#   make test   install into .venv with the test extra and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+
+.PHONY: run test install install-test clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+
+install: $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -e .
+
+install-test: $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+
+run: install
+	$(VENV)/bin/scorehouse run
+
+test: install-test
+	$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf warehouse data artifacts target logs

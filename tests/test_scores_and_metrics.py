@@ -1,0 +1,46 @@
+"""Score scale, tiers and the metric helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ml.metrics import best_f1_threshold, evaluate, lift_at
+from scoring.scores import to_score, to_tier
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=50))
+def test_score_is_monotonic_and_within_1_to_99(probabilities):
+    p = np.sort(np.asarray(probabilities))
+    s = to_score(p)
+    assert s.min() >= 1 and s.max() <= 99
+    assert (np.diff(s) >= 0).all()
+
+
+def test_score_end_points():
+    assert to_score(np.array([0.0, 0.5, 1.0])).tolist() == [1, 50, 99]
+
+
+def test_tiers_follow_the_cutoffs():
+    cutoffs = {"A": 0.6, "B": 0.3, "C": 0.1}
+    tiers = to_tier(np.array([0.9, 0.6, 0.59, 0.3, 0.2, 0.1, 0.05]), cutoffs)
+    assert tiers.tolist() == ["A", "A", "B", "B", "C", "C", "D"]
+
+
+def test_lift_at_top_share():
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    p = np.linspace(1, 0, 10)
+    assert lift_at(y, p, 0.2) == pytest.approx(5.0)
+    assert lift_at(y, p[::-1], 0.2) == pytest.approx(0.0)
+
+
+def test_best_f1_threshold_separates_separable_classes():
+    y = np.array([0, 0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.7, 0.9])
+    threshold = best_f1_threshold(y, p)
+    assert 0.3 < threshold <= 0.7
+    metrics = evaluate(y, p, threshold)
+    assert metrics["f1_at_threshold"] == 1.0 and metrics["roc_auc"] == 1.0
+    assert metrics["share_flagged"] == pytest.approx(0.4)
