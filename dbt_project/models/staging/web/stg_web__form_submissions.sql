@@ -8,7 +8,7 @@ renamed as (
         cast(anonymous_id as {{ dbt.type_string() }}) as anonymous_id,
         cast(user_id as {{ dbt.type_string() }}) as lead_id,
         {{ normalize_label('form_name') }} as form_name,
-        cast("timestamp" as timestamp) as submitted_at,
+        cast({{ adapter.quote("timestamp") }} as timestamp) as submitted_at,
         cast(_loaded_at as timestamp) as _loaded_at
     from checked
     where _reject_reason is null

@@ -7,7 +7,7 @@ renamed as (
         cast(message_id as {{ dbt.type_string() }}) as identify_id,
         cast(anonymous_id as {{ dbt.type_string() }}) as anonymous_id,
         cast(user_id as {{ dbt.type_string() }}) as lead_id,
-        cast("timestamp" as timestamp) as identified_at,
+        cast({{ adapter.quote("timestamp") }} as timestamp) as identified_at,
         cast(_loaded_at as timestamp) as _loaded_at
     from checked
     where _reject_reason is null

@@ -11,7 +11,7 @@ renamed as (
         url,
         {{ page_type_from_url('url') }} as page_type,
         title as page_title,
-        cast("timestamp" as timestamp) as viewed_at,
+        cast({{ adapter.quote("timestamp") }} as timestamp) as viewed_at,
         cast(_loaded_at as timestamp) as _loaded_at
     from checked
     where _reject_reason is null
