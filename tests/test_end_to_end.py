@@ -113,3 +113,15 @@ def test_rescoring_replaces_current_scores_and_appends_history(pipeline_run):
     assert written == current
     assert query(settings, "select count(*) from scores.lead_scores")[0][0] == current
     assert query(settings, "select count(*) from scores.lead_score_history")[0][0] == before + current
+
+
+def test_registered_split_keeps_the_embargo(pipeline_run):
+    settings, _ = pipeline_run
+    fit_end, validation_start, validation_end, test_start, horizon = query(
+        settings,
+        "select fit_end, validation_start, validation_end, test_start, horizon_days from ml.model_registry where is_active",
+    )[0]
+    from datetime import timedelta
+
+    assert fit_end + timedelta(days=horizon) <= validation_start
+    assert validation_end + timedelta(days=horizon) <= test_start

@@ -1,0 +1,169 @@
+"""Build the lead marts on chosen raw data (and optionally a modified copy of the dbt project)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ml.registry import ensure_registry
+from scorehouse.config import Settings
+from scorehouse.dbt import run_dbt
+from scorehouse.landing import land_raw
+from scorehouse.simulate import RAW_TABLES
+from scoring.tables import ensure_score_tables
+
+FEATURE_MART = "fct_lead_features"
+LABEL_COLUMNS = ("label_horizon_days", "label_window_end_at", "is_label_observed", "label_converted")
+
+
+def copy_project(settings: Settings, destination: Path) -> Path:
+    """A private copy of the dbt project, so a test can plant a bug in it."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(settings.project_root / name, destination / name)
+    shutil.copytree(settings.project_root / "dbt_project", destination / "dbt_project",
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    return destination
+
+
+def plant(project: Path, relative_file: str, old: str, new: str) -> None:
+    path = project / relative_file
+    text = path.read_text()
+    assert old in text, f"cannot plant the bug: {old!r} not in {relative_file}"
+    path.write_text(text.replace(old, new))
+
+
+def build_feature_mart(settings: Settings) -> None:
+    """Models only (no data tests): what the time tests compare is the data itself."""
+    ensure_score_tables(settings)
+    ensure_registry(settings)
+    run_dbt(settings, "run", ["--select", f"+{FEATURE_MART}"], quiet=True)
+
+
+def land(settings: Settings, raw_dir: Path, loaded_through: datetime | None = None,
+         extra_rows: dict[str, pd.DataFrame] | None = None) -> None:
+    """Land raw files plus any extra rows; optionally keep only what had been loaded by a cut time."""
+    land_raw(settings, raw_dir)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for table, frame in (extra_rows or {}).items():
+            con.register("extra", frame)
+            columns = ", ".join(f'"{c}"' for c in frame.columns)
+            con.execute(f"insert into raw.{table} ({columns}) select {columns} from extra")
+            con.unregister("extra")
+        if loaded_through is not None:
+            for table in RAW_TABLES:
+                con.execute(f"delete from raw.{table} where _loaded_at > ?", [loaded_through])
+
+
+def feature_rows(settings: Settings, through: datetime) -> pd.DataFrame:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(
+            f"select * from marts.{FEATURE_MART} where as_of_at <= ? order by lead_id, as_of_date", [through]
+        ).df()
+
+
+def observed_through(settings: Settings) -> datetime:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute("select observed_through from intermediate.int_observed_through").fetchall()[0][0]
+
+
+def rows_after(raw_dir: Path, cut: datetime, seed: int, end: datetime) -> dict[str, pd.DataFrame]:
+    """Random extra rows that arrive after the cut: new events dated after it, and late-loaded rows
+    whose event time is before it (activities, page views, identifies, status changes, enrichment)."""
+    rng = np.random.default_rng(seed)
+    with duckdb.connect() as con:
+        leads = con.execute(f"select lead_id, company_domain from read_parquet('{raw_dir}/crm_leads/*.parquet')").df()
+    picked = leads.sample(n=min(150, len(leads)), random_state=seed).reset_index(drop=True)
+    n = len(picked)
+    span = (end - cut).total_seconds()
+
+    def after(k):  # times strictly after the cut, up to the end
+        return [cut + timedelta(seconds=float(s)) for s in rng.uniform(1, span, k)]
+
+    def before(k):  # event times before the cut (late-loaded)
+        return [cut - timedelta(seconds=float(s)) for s in rng.uniform(0, 120 * 86400, k)]
+
+    late_events = before(n)
+    late_loads = [cut + timedelta(seconds=float(s)) for s in rng.uniform(1, span, n)]
+    future_events = after(n)
+    future_loads = [t + timedelta(hours=float(h)) for t, h in zip(future_events, rng.uniform(0, 48, n))]
+    kinds = rng.choice(["Email Opened", "Email Clicked", "Meeting", "Call"], n)
+
+    def ids(prefix):
+        return [f"{prefix}-{seed}-{i}" for i in range(n)]
+
+    return {
+        "crm_activities": pd.DataFrame({
+            "activity_id": ids("late-act") + ids("new-act"),
+            "lead_id": list(picked.lead_id) * 2,
+            "activity_type": list(kinds) * 2,
+            "decision_maker_reached": [True] * (2 * n),
+            "budget_status": ["Confirmed"] * (2 * n),
+            "occurred_at": late_events + future_events,
+            "_loaded_at": late_loads + future_loads,
+        }),
+        "web_pages": pd.DataFrame({
+            "message_id": ids("late-page") + ids("anon-page"),
+            "anonymous_id": [f"anon-late-{seed}-{i}" for i in range(n)] * 2,
+            "user_id": list(picked.lead_id) + [None] * n,
+            "session_id": ids("late-session") * 2,
+            "url": ["https://www.example-saas.com/pricing"] * (2 * n),
+            "title": ["Pricing"] * (2 * n),
+            "timestamp": late_events + late_events,
+            "_loaded_at": late_loads + [cut - timedelta(days=1)] * n,  # anonymous views loaded before the cut...
+        }),
+        "web_identifies": pd.DataFrame({  # ...but the visitor is identified only after it
+            "message_id": ids("late-identify"),
+            "anonymous_id": [f"anon-late-{seed}-{i}" for i in range(n)],
+            "user_id": list(picked.lead_id),
+            "timestamp": late_events,
+            "_loaded_at": late_loads,
+        }),
+        "crm_lead_status_history": pd.DataFrame({
+            "status_change_id": ids("late-status") + ids("new-status"),
+            "lead_id": list(picked.lead_id) * 2,
+            "status": list(rng.choice(["Converted", "Disqualified", "SQL"], n)) + list(rng.choice(["Converted", "SQL"], n)),
+            "changed_at": late_events + future_events,
+            "_loaded_at": late_loads + future_loads,
+        }),
+        "enrichment_firmographics": pd.DataFrame({
+            "enrichment_id": ids("late-enrich"),
+            "company_domain": list(picked.company_domain.fillna("unknown.example")),
+            "industry": ["aerospace"] * n,
+            "employee_count": [99_999] * n,
+            "revenue_band": ["$1B+"] * n,
+            "country": ["US"] * n,
+            "enriched_at": late_events,
+            "_loaded_at": late_loads,
+        }),
+    }
+
+
+def invariance_violations(before_cut: Settings, with_later_data: Settings) -> list[str]:
+    """Rows whose window ended by the cut must be identical in both builds: features for every as-of at
+    or before the cut build's high-water mark, labels wherever the cut build observed them."""
+    through = observed_through(before_cut)
+    a = feature_rows(before_cut, through).set_index(["lead_id", "as_of_date"])
+    b = feature_rows(with_later_data, through).set_index(["lead_id", "as_of_date"])
+    problems = []
+    if not a.index.equals(b.index):
+        missing, added = a.index.difference(b.index), b.index.difference(a.index)
+        problems.append(f"spine differs: {len(missing)} rows only before, {len(added)} rows only after appending")
+        common = a.index.intersection(b.index)
+        a, b = a.loc[common], b.loc[common]
+    features = [c for c in a.columns if c not in LABEL_COLUMNS]
+    for column in features:
+        differs = ~((a[column] == b[column]) | (a[column].isna() & b[column].isna()))
+        if differs.any():
+            where = differs[differs].index[0]
+            problems.append(f"{column}: {int(differs.sum())} rows changed, e.g. {where}: {a.at[where, column]!r} -> {b.at[where, column]!r}")
+    observed = a["is_label_observed"].astype(bool)
+    label_changed = observed & (a["label_converted"] != b["label_converted"])
+    if label_changed.any():
+        problems.append(f"label_converted: {int(label_changed.sum())} observed labels changed")
+    return problems
