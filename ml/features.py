@@ -1,4 +1,4 @@
-"""Which mart columns a model may use, and which it must never use."""
+"""Which mart columns a model may use, how they group into explainable factors, and where scores go."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything that ties a model to its mart: the table, the keys, the label and the feature columns."""
+    """Everything that ties a model to its mart: table, keys, label, feature columns, and its score tables."""
 
     name: str
     mart: str
@@ -16,12 +16,17 @@ class ModelSpec:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     boolean: tuple[str, ...] = ()
+    horizon_setting: str = "lead_horizon_days"  # the Settings field (and dbt var) holding the label horizon
     date_column: str = "as_of_date"
     observed_flag: str = "is_label_observed"
-    # Where scores go: the current table, its history and the probability column's name.
+    # Explainable factors: each group of columns is switched off together to measure its effect.
+    reason_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Where scores go: the current table, its history, the probability column and tier names (best first).
     score_table: str = "lead_scores"
     history_table: str = "lead_score_history"
     probability_column: str = "conversion_probability"
+    tier_column: str = "tier"
+    tier_labels: tuple[str, str, str, str] = ("A", "B", "C", "D")
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -68,4 +73,48 @@ LEAD_CONVERSION = ModelSpec(
     boolean=("is_personal_email", "has_reached_decision_maker"),
 )
 
-MODELS = {"lead": LEAD_CONVERSION}
+CUSTOMER_CHURN = ModelSpec(
+    name="customer_churn",
+    mart="marts.fct_customer_features",
+    entity_key="account_id",
+    label="label_churned",
+    horizon_setting="churn_horizon_days",
+    numeric=(
+        "tenure_days",
+        "annual_contract_value",
+        "days_to_renewal",
+        "logins_30d",
+        "logins_prev_30d",
+        "login_trend_ratio",
+        "active_users_30d",
+        "active_users_prev_30d",
+        "feature_usage_30d",
+        "feature_usage_prev_30d",
+        "days_since_last_login",
+        "tickets_30d",
+        "tickets_90d",
+        "high_priority_tickets_90d",
+        "latest_nps_score",
+        "days_since_nps",
+    ),
+    categorical=("contract_type", "nps_category"),
+    boolean=("is_high_value", "has_csm"),
+    reason_groups=(
+        ("nps", ("latest_nps_score", "nps_category", "days_since_nps")),
+        ("login_recency", ("days_since_last_login",)),
+        ("usage_volume", ("logins_30d", "active_users_30d")),
+        ("usage_trend", ("logins_prev_30d", "login_trend_ratio", "active_users_prev_30d")),
+        ("feature_usage", ("feature_usage_30d", "feature_usage_prev_30d")),
+        ("support", ("tickets_30d", "tickets_90d", "high_priority_tickets_90d")),
+        ("contract", ("contract_type", "days_to_renewal")),
+        ("tenure", ("tenure_days",)),
+        ("csm", ("has_csm",)),
+    ),
+    score_table="customer_churn_scores",
+    history_table="customer_churn_score_history",
+    probability_column="churn_probability",
+    tier_column="risk_tier",
+    tier_labels=("high", "elevated", "moderate", "low"),
+)
+
+MODELS = {"lead": LEAD_CONVERSION, "churn": CUSTOMER_CHURN}

@@ -55,6 +55,7 @@ class ModelBundle:
     threshold: float
     tier_cutoffs: dict[str, float]
     metadata: dict[str, Any]
+    baseline: dict[str, Any] | None = None  # a typical training row, for explanations
 
     def predict_proba(self, frame: pd.DataFrame):
         return self.estimator.predict_proba(frame[list(self.spec.features)])[:, 1]

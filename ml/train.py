@@ -20,10 +20,11 @@ from ml.pipeline import candidates
 from ml.registry import ModelBundle, register, save_bundle
 from ml.split import out_of_time_split
 from scorehouse.config import Settings
-from scorehouse.ground_truth import lead_truth_for_rows
+from scorehouse.ground_truth import truth_for_rows
 
-# Tier cut-offs are probability quantiles of the validation period: A = top 10%, B = next 20%, C = next 30%, D = rest.
-TIER_SHARES = {"A": 0.10, "B": 0.30, "C": 0.60}
+# Tier cut-offs are probability quantiles of the validation period: the first tier is the top 10%, the second the
+# next 20%, the third the next 30%, the last the rest.
+TIER_TOP_SHARES = (0.10, 0.30, 0.60)
 
 
 def _library_versions() -> dict[str, str]:
@@ -40,15 +41,28 @@ def _library_versions() -> dict[str, str]:
     }
 
 
-def tier_cutoffs(validation_proba: np.ndarray) -> dict[str, float]:
-    return {tier: float(np.quantile(validation_proba, 1 - share)) for tier, share in TIER_SHARES.items()}
+def tier_cutoffs(validation_proba: np.ndarray, labels: tuple[str, ...]) -> dict[str, float]:
+    """The lowest probability that earns each tier but the last."""
+    return {label: float(np.quantile(validation_proba, 1 - share)) for label, share in zip(labels, TIER_TOP_SHARES)}
+
+
+def baseline_values(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, object]:
+    """A typical row of the training data (medians and most common values): the reference for explanations."""
+    values: dict[str, object] = {}
+    for column in spec.numeric:
+        median = frame[column].median()
+        values[column] = None if pd.isna(median) else float(median)
+    for column in spec.categorical + spec.boolean:
+        mode = frame[column].mode(dropna=True)
+        values[column] = mode.iloc[0] if len(mode) else None
+    return values
 
 
 def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> dict:
     """Fit, evaluate out of time and register one model; returns a summary of what was registered."""
     say = progress or (lambda _msg: None)
     frame = load_labelled(settings, spec)
-    horizon = settings.lead_horizon_days
+    horizon = int(getattr(settings, spec.horizon_setting))
     split = out_of_time_split(frame[spec.date_column], horizon, settings.test_fraction, settings.validation_fraction)
     fit, validation, test = (frame[mask] for mask in (split.fit, split.validation, split.test))
     for name, part in (("fit", fit), ("validation", validation), ("test", test)):
@@ -83,7 +97,7 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
     }
     validation_metrics = evaluate(validation[spec.label].to_numpy(), validation_proba, threshold)
 
-    truth = lead_truth_for_rows(settings, test, horizon) if spec.entity_key == "lead_id" else None
+    truth = truth_for_rows(settings, spec.entity_key, test, horizon)
     truth_metrics = evaluate(test_y, truth, threshold) if truth is not None else None
 
     trained_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -110,7 +124,8 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
         spec=spec,
         estimator=models[winner],
         threshold=threshold,
-        tier_cutoffs=tier_cutoffs(validation_proba),
+        tier_cutoffs=tier_cutoffs(validation_proba, spec.tier_labels),
+        baseline=baseline_values(fit, spec),
         metadata=metadata,
     )
     artifact = save_bundle(settings, bundle)

@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("train", cmd_train, "train and register a model"),
                              ("score", cmd_score, "score the latest snapshot and write score tables")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--model", choices=["lead"], default="lead")
+        p.add_argument("--model", choices=["lead", "churn"], default="lead")
         p.set_defaults(func=func)
 
     p = sub.add_parser("run", help="the whole job: simulate if needed, land, build, train, score, report")

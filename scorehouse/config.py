@@ -20,7 +20,7 @@ class Settings:
 
     Environment overrides: SCOREHOUSE_WAREHOUSE (DuckDB file), SCOREHOUSE_RAW_DIR
     (simulated or landed files), SCOREHOUSE_ARTIFACTS (model files),
-    SCOREHOUSE_HORIZON_DAYS (lead label horizon).
+    SCOREHOUSE_HORIZON_DAYS (lead label horizon), SCOREHOUSE_CHURN_HORIZON_DAYS (churn label horizon).
     """
 
     project_root: Path = PROJECT_ROOT
@@ -32,6 +32,7 @@ class Settings:
         default_factory=lambda: _env_path("SCOREHOUSE_ARTIFACTS", PROJECT_ROOT / "artifacts")
     )
     lead_horizon_days: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_HORIZON_DAYS", "90")))
+    churn_horizon_days: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_CHURN_HORIZON_DAYS", "90")))
     # Share of the most recent labelled as-of dates held out as the out-of-time test set.
     test_fraction: float = 0.20
     # Share of the remaining (embargoed) training dates used for calibration and threshold choice.
@@ -53,8 +54,8 @@ class Settings:
         return replace(self, **changes)
 
     def dbt_vars(self) -> dict[str, object]:
-        """Variables every dbt invocation gets, so SQL and Python agree on the horizon."""
-        return {"lead_horizon_days": self.lead_horizon_days}
+        """Variables every dbt invocation gets, so SQL and Python agree on the horizons."""
+        return {"lead_horizon_days": self.lead_horizon_days, "churn_horizon_days": self.churn_horizon_days}
 
     def dbt_env(self) -> dict[str, str]:
         return {

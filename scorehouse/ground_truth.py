@@ -4,6 +4,8 @@ Only evaluation code reads this; no feature may. For a lead still open at age `a
 probability of converting within `h` days follows from the simulator's hidden process
 (see scorehouse.simulate): a converter converts after an exponential delay, a non-converter
 is disqualified after an exponential delay with probability p_disqualify, or stays open.
+For a customer still active at time t, the probability of churning within `h` days is
+1 - exp(-(cumulative hazard over (t, t + h])) of the hazard in scorehouse.simulate_customers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import pandas as pd
 
 from scorehouse.config import Settings
 from scorehouse.landing import TRUTH_SCHEMA
+from scorehouse.simulate import SimulationConfig
+from scorehouse.simulate_customers import cumulative_hazard, hazard_segments
 from scorehouse.warehouse import connect, table_exists
 
 
@@ -43,3 +47,39 @@ def lead_truth_for_rows(settings: Settings, rows: pd.DataFrame, horizon_days: in
     if len(truth) != len(rows):
         return None
     return conversion_probability(truth, truth["age_days"].to_numpy(), horizon_days)
+
+
+def churn_probability(truth: pd.DataFrame, as_of_day: np.ndarray, horizon_days: float) -> np.ndarray:
+    """P(churn in (t, t + h] | active at t), t in days since the simulation start."""
+    edges, rates = hazard_segments(
+        truth["start_day"].to_numpy(), truth["decline_at_day"].to_numpy(), truth["decline"].to_numpy(),
+        truth["h0"].to_numpy(), truth["contract_multiplier"].to_numpy(), truth["csm_multiplier"].to_numpy(),
+    )
+    t = np.asarray(as_of_day, dtype=float)
+    return 1.0 - np.exp(-cumulative_hazard(edges, rates, t, t + horizon_days))
+
+
+def customer_truth_for_rows(settings: Settings, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
+    """Ground-truth churn probabilities for (account_id, as_of_at) rows, or None when not simulated."""
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, TRUTH_SCHEMA, "customer_truth"):
+            return None
+        con.register("wanted", rows[["account_id", "as_of_at"]].reset_index(drop=True).reset_index())
+        truth = con.execute(
+            f"""select wanted.index, t.start_day, t.decline_at_day, t.decline, t.h0, t.contract_multiplier,
+                       t.csm_multiplier,
+                       epoch(wanted.as_of_at - timestamp '{SimulationConfig().start}') / 86400.0 as as_of_day
+                from wanted join {TRUTH_SCHEMA}.customer_truth t using (account_id) order by wanted.index"""
+        ).df()
+    if len(truth) != len(rows):
+        return None
+    return churn_probability(truth, truth["as_of_day"].to_numpy(), horizon_days)
+
+
+def truth_for_rows(settings: Settings, entity_key: str, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
+    """The ground truth for a model's rows, by the entity it scores; None when the data is not simulated."""
+    if entity_key == "lead_id":
+        return lead_truth_for_rows(settings, rows, horizon_days)
+    if entity_key == "account_id":
+        return customer_truth_for_rows(settings, rows, horizon_days)
+    return None

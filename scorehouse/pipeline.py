@@ -21,6 +21,10 @@ SUMMARY_TABLES = (
     "scores.lead_scores",
     "scores.lead_score_history",
     "marts.rpt_high_priority_leads",
+    "marts.fct_customer_features",
+    "scores.customer_churn_scores",
+    "scores.customer_churn_score_history",
+    "marts.rpt_at_risk_customers",
     "ml.model_registry",
     "staging.stg_rejected_rows",
 )
@@ -29,7 +33,7 @@ SUMMARY_TABLES = (
 @dataclass
 class RunReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    training: dict | None = None
+    training: dict[str, dict] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -67,8 +71,8 @@ def build_reports(settings: Settings) -> None:
 
 def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool = False,
             progress: Callable[[str], None] = print) -> RunReport:
-    """simulate (if no raw data yet) -> land -> dbt build -> train -> score -> dbt build of the score marts."""
-    from ml.features import LEAD_CONVERSION
+    """simulate (if no raw data yet) -> land -> dbt build -> train and score each model -> dbt build of the reports."""
+    from ml.features import MODELS
     from ml.train import train_model
     from scoring.batch import score_model
 
@@ -83,8 +87,12 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         progress(f"[simulate] skipped: raw files already in {settings.raw_dir} (use --resimulate to replace them)")
     stages.run("land raw files", lambda: land_raw(settings, settings.raw_dir))
     stages.run("dbt build (staging, intermediate, marts)", lambda: build_features(settings))
-    report.training = stages.run("train", lambda: train_model(settings, LEAD_CONVERSION, lambda m: progress(f"  {m}")))
-    stages.run("score", lambda: score_model(settings, LEAD_CONVERSION, lambda m: progress(f"  {m}")))
+    for key, spec in MODELS.items():
+        report.training[spec.name] = stages.run(
+            f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"))
+        )
+    for key, spec in MODELS.items():
+        stages.run(f"score {key}", lambda spec=spec: score_model(settings, spec, lambda m: progress(f"  {m}")))
     stages.run("dbt build (score marts)", lambda: build_reports(settings))
     report.rows = table_rows(settings)
     return report
@@ -114,8 +122,7 @@ def summary_text(settings: Settings, report: RunReport) -> str:
     lines.append("")
     lines.append("Rows per table:")
     lines += [f"  {name:<45} {count:>12,}" for name, count in report.rows.items()]
-    if report.training:
-        t = report.training
+    for t in report.training.values():
         lines.append("")
         lines.append(f"Model {t['model_version']} ({t['algorithm']}), out-of-time test period:")
         lines.append(

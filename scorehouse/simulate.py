@@ -35,7 +35,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from scorehouse.simulate_customers import CUSTOMER_HISTORY_LOADED_FROM, write_customers
+
 RAW_TABLES = (
+    "crm_contracts",
+    "crm_contract_events",
+    "product_usage_daily",
+    "support_tickets",
+    "nps_responses",
+    "csm_assignments",
     "crm_leads",
     "crm_lead_status_history",
     "crm_activities",
@@ -47,7 +55,7 @@ RAW_TABLES = (
     "marketing_touches",
     "enrichment_firmographics",
 )
-TRUTH_TABLES = ("lead_truth",)
+TRUTH_TABLES = ("lead_truth", "customer_truth")
 
 SENIORITY = ("c_level", "vp", "director", "manager", "individual", "unknown")
 SENIORITY_SHARE = (0.05, 0.10, 0.15, 0.25, 0.35, 0.10)
@@ -255,7 +263,7 @@ def _write_enrichment(writer: _Writer, config: SimulationConfig, companies: pd.D
 
 
 def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, first_id: int, n: int, writer: "_Router",
-                company_first_opportunity: np.ndarray) -> None:
+                outcomes: "_CompanyOutcomes") -> None:
     rng = np.random.default_rng([config.seed, 1, chunk])
     clock = _Clock(config, rng)
     span = config.span_days
@@ -505,7 +513,8 @@ def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, f
     closed = opp_close < span
     is_won = closed & (rng.random(len(won_leads)) < 0.55)
     amount = np.round(np.exp(rng.normal(9.5, 0.7, len(won_leads))) * np.sqrt(companies.employees.to_numpy()[company[won_leads]] / 100 + 1), -2)
-    np.minimum.at(company_first_opportunity, company[won_leads], outcome_at[won_leads])
+    np.minimum.at(outcomes.first_opportunity, company[won_leads], outcome_at[won_leads])
+    np.minimum.at(outcomes.first_won, company[won_leads][is_won], opp_close[is_won])
     _write_events(
         writer, "crm_opportunities", chunk, clock, lead_num, won_leads, outcome_at[won_leads] + 0.001, span, rng,
         {"company_num": company[won_leads], "amount": amount, "closed": closed, "is_won": is_won,
@@ -522,10 +531,14 @@ def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, f
 
 def _write_events(writer: _Writer, table: str, chunk: int, clock: _Clock, lead_num: np.ndarray, owners: np.ndarray,
                   times: np.ndarray, span: float, rng: np.random.Generator, columns: dict[str, np.ndarray],
-                  select_sql: str, duplicate_share: float | None = None, id_offset: int | None = None) -> None:
-    """Attach load times, drop what has not arrived by the export, add re-export duplicates, write."""
-    loaded = times + clock.load_delay(len(times))
-    frame = pd.DataFrame({"lead_num": lead_num[owners], **columns, "event_days": times, "loaded_days": loaded})
+                  select_sql: str, duplicate_share: float | None = None, id_offset: int | None = None,
+                  owner_column: str = "lead_num", load_floor: float | None = None) -> None:
+    """Attach load times, drop what has not arrived by the export, add re-export duplicates, write.
+
+    `load_floor`: rows that happened before it arrive in one backfill at that time (history loaded late)."""
+    arrival = times if load_floor is None else np.maximum(times, load_floor)
+    loaded = arrival + clock.load_delay(len(times))
+    frame = pd.DataFrame({owner_column: lead_num[owners], **columns, "event_days": times, "loaded_days": loaded})
     frame = frame[(frame.event_days < span) & (frame.loaded_days <= span)]
     frame = frame.sort_values(["event_days"], kind="stable").reset_index(drop=True)
     frame.insert(0, "row_num", np.arange(len(frame)) + (id_offset if id_offset is not None else chunk * 10_000_000))
@@ -540,12 +553,21 @@ def _write_events(writer: _Writer, table: str, chunk: int, clock: _Clock, lead_n
     writer.write(table, chunk, frame.drop(columns=["event_days", "loaded_days"]), select_sql)
 
 
-def _write_accounts(writer: _Writer, config: SimulationConfig, companies: pd.DataFrame, first_opportunity: np.ndarray,
+@dataclass
+class _CompanyOutcomes:
+    """Per company: when its first opportunity opened and its first deal was won (days; inf = never)."""
+
+    first_opportunity: np.ndarray
+    first_won: np.ndarray
+
+
+def _write_accounts(writer: _Writer, config: SimulationConfig, companies: pd.DataFrame, created: np.ndarray,
                     clock: _Clock) -> None:
-    has = np.isfinite(first_opportunity)
+    """One account per company that reached an opportunity or was already a customer."""
+    has = np.isfinite(created) & (created < config.span_days)
     frame = companies[has].copy()
-    frame["created_at"] = clock.ts(first_opportunity[has])
-    frame["_loaded_at"] = clock.ts(np.minimum(first_opportunity[has] + 0.5, config.span_days))
+    frame["created_at"] = clock.ts(created[has])
+    frame["_loaded_at"] = clock.ts(np.minimum(np.maximum(created[has], -90) + 0.5, config.span_days))
     writer.write(
         "crm_accounts",
         0,
@@ -570,14 +592,22 @@ def simulate(config: SimulationConfig, out_dir: Path, progress: Callable[[str], 
         companies = _companies(config, rng)
         clock = _Clock(config, rng)
         _write_enrichment(writer, config, companies, rng, clock)
-        first_opportunity = np.full(len(companies), np.inf)
+        outcomes = _CompanyOutcomes(np.full(len(companies), np.inf), np.full(len(companies), np.inf))
+        router = _Router(writer, truth_writer)
         chunks = range(0, config.leads, config.chunk_size)
         for chunk, first_id in enumerate(chunks):
             n = min(config.chunk_size, config.leads - first_id)
-            router = _Router(writer, truth_writer)
-            _lead_chunk(config, companies, chunk, first_id, n, router, first_opportunity)
+            _lead_chunk(config, companies, chunk, first_id, n, router, outcomes)
             say(f"simulated leads {first_id + n:,}/{config.leads:,}")
-        _write_accounts(writer, config, companies, first_opportunity, clock)
+
+        def customer_events(part, table, owner_nums, times, columns, select_sql):
+            _write_events(router, table, part, clock, owner_nums, np.arange(len(owner_nums)), times,
+                          config.span_days, rng, columns, select_sql, duplicate_share=0.0, owner_column="owner_num",
+                          load_floor=CUSTOMER_HISTORY_LOADED_FROM)
+
+        customer_start = write_customers(router, config, companies, outcomes.first_won, clock, customer_events)
+        say("simulated customers")
+        _write_accounts(writer, config, companies, np.minimum(outcomes.first_opportunity, customer_start), clock)
         rows = {**writer.rows, **{f"_truth.{k}": v for k, v in truth_writer.rows.items()}}
         (out_dir / "_simulation.json").write_text(json.dumps({"config": asdict(config), "rows": rows}, indent=2))
         return rows

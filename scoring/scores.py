@@ -11,7 +11,8 @@ def to_score(probability: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(1 + 98 * p), 1, 99).astype(int)
 
 
-def to_tier(probability: np.ndarray, cutoffs: dict[str, float]) -> np.ndarray:
-    """Tier A/B/C/D from the model's cut-offs (probability at or above a tier's cut-off earns it)."""
+def to_tier(probability: np.ndarray, cutoffs: dict[str, float], labels=("A", "B", "C", "D")) -> np.ndarray:
+    """The best tier whose cut-off the probability reaches; the last tier otherwise."""
     p = np.asarray(probability, dtype=float)
-    return np.select([p >= cutoffs["A"], p >= cutoffs["B"], p >= cutoffs["C"]], ["A", "B", "C"], "D")
+    top = labels[:-1]
+    return np.select([p >= cutoffs[label] for label in top], list(top), labels[-1])

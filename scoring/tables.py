@@ -16,10 +16,26 @@ LEAD_SCORE_COLUMNS = """
     is_above_threshold boolean not null
 """
 
+CHURN_SCORE_COLUMNS = """
+    account_id varchar not null,
+    as_of_date date not null,
+    scored_at timestamp not null,
+    model_version varchar not null,
+    churn_probability double not null,
+    score integer not null,
+    risk_tier varchar not null,
+    is_above_threshold boolean not null,
+    top_drivers varchar,
+    recommended_intervention varchar not null,
+    interventions varchar not null
+"""
+
 SCORE_TABLES_DDL = f"""
 create schema if not exists scores;
 create table if not exists scores.lead_scores ({LEAD_SCORE_COLUMNS});
 create table if not exists scores.lead_score_history ({LEAD_SCORE_COLUMNS});
+create table if not exists scores.customer_churn_scores ({CHURN_SCORE_COLUMNS});
+create table if not exists scores.customer_churn_score_history ({CHURN_SCORE_COLUMNS});
 """
 
 

@@ -69,7 +69,7 @@ def feature_rows(settings: Settings, through: datetime) -> pd.DataFrame:
 
 def observed_through(settings: Settings) -> datetime:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute("select observed_through from intermediate.int_observed_through").fetchall()[0][0]
+        return con.execute("select lead_observed_through from intermediate.int_observed_through").fetchall()[0][0]
 
 
 def rows_after(raw_dir: Path, cut: datetime, seed: int, end: datetime) -> dict[str, pd.DataFrame]:

@@ -21,3 +21,7 @@
 {% macro lead_horizon_days() -%}
     {{ var('lead_horizon_days') | int }}
 {%- endmacro %}
+
+{% macro churn_horizon_days() -%}
+    {{ var('churn_horizon_days') | int }}
+{%- endmacro %}

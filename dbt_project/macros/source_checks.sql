@@ -14,6 +14,12 @@
         'web_identifies': {'key': 'message_id', 'required': ['message_id', 'anonymous_id', 'user_id', 'timestamp', '_loaded_at']},
         'marketing_touches': {'key': 'touch_id', 'required': ['touch_id', 'lead_id', 'channel', 'touched_at', '_loaded_at']},
         'enrichment_firmographics': {'key': 'enrichment_id', 'required': ['enrichment_id', 'company_domain', 'enriched_at', '_loaded_at']},
+        'crm_contracts': {'key': 'contract_id', 'required': ['contract_id', 'account_id', 'contract_type', 'start_date', '_loaded_at']},
+        'crm_contract_events': {'key': 'contract_event_id', 'required': ['contract_event_id', 'account_id', 'event_type', 'event_at', '_loaded_at']},
+        'product_usage_daily': {'key': "concat(account_id, '|', cast(usage_date as string))", 'required': ['account_id', 'usage_date', '_loaded_at']},
+        'support_tickets': {'key': 'ticket_id', 'required': ['ticket_id', 'account_id', 'opened_at', '_loaded_at']},
+        'nps_responses': {'key': 'response_id', 'required': ['response_id', 'account_id', 'score', 'responded_at', '_loaded_at']},
+        'csm_assignments': {'key': 'assignment_id', 'required': ['assignment_id', 'account_id', 'assigned_at', '_loaded_at']},
     }) }}
 {%- endmacro %}
 

@@ -4,7 +4,7 @@ with features as (
 ),
 
 observed as (
-    select observed_through from {{ ref('int_observed_through') }}
+    select lead_observed_through as observed_through from {{ ref('int_observed_through') }}
 )
 
 select features.lead_id, features.as_of_date, features.label_window_end_at, features.is_label_observed,

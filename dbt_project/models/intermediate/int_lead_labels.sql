@@ -13,7 +13,7 @@ conversions as (
 ),
 
 observed as (
-    select observed_through from {{ ref('int_observed_through') }}
+    select lead_observed_through as observed_through from {{ ref('int_observed_through') }}
 ),
 
 outcomes as (

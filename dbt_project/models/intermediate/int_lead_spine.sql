@@ -11,7 +11,7 @@ status_changes as (
 ),
 
 observed as (
-    select observed_through from {{ ref('int_observed_through') }}
+    select lead_observed_through as observed_through from {{ ref('int_observed_through') }}
 ),
 
 numbers as (

@@ -1,9 +1,9 @@
 {#-
-  The data's high-water mark: the latest time any lead-facing source had loaded.
-  Labels are emitted only for windows that end by it; the spine stops at it.
-  A fixed value can be passed as the `observed_through` var.
+  The data's high-water marks: the latest time the lead-facing and the customer-facing sources had loaded.
+  Labels are emitted only for windows that end by them; the spines stop at them.
+  A fixed value for both can be passed as the `observed_through` var.
 -#}
-with loads as (
+with lead_loads as (
     select max(_loaded_at) as loaded_through from {{ ref('stg_crm__leads') }}
     union all
     select max(_loaded_at) from {{ ref('stg_crm__lead_status_changes') }}
@@ -15,14 +15,25 @@ with loads as (
     select max(_loaded_at) from {{ ref('stg_marketing__touches') }}
 ),
 
+customer_loads as (
+    select max(_loaded_at) as loaded_through from {{ ref('stg_crm__contract_events') }}
+    union all
+    select max(_loaded_at) from {{ ref('stg_product__usage_daily') }}
+    union all
+    select max(_loaded_at) from {{ ref('stg_support__tickets') }}
+    union all
+    select max(_loaded_at) from {{ ref('stg_support__nps_responses') }}
+),
+
 final as (
     select
         {% if var('observed_through') %}
-        cast('{{ var("observed_through") }}' as timestamp)
+        cast('{{ var("observed_through") }}' as timestamp) as lead_observed_through,
+        cast('{{ var("observed_through") }}' as timestamp) as customer_observed_through
         {% else %}
-        max(loaded_through)
-        {% endif %} as observed_through
-    from loads
+        (select max(loaded_through) from lead_loads) as lead_observed_through,
+        (select max(loaded_through) from customer_loads) as customer_observed_through
+        {% endif %}
 )
 
 select * from final
