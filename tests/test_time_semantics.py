@@ -11,6 +11,7 @@ import pytest
 from scorehouse.dbt import DbtError, run_dbt
 from scorehouse.simulate import SimulationConfig, simulate
 from tests.conftest import isolated_settings
+from tests.reference_customer_features import compare_customers_with_mart
 from tests.reference_features import compare_with_mart
 from tests.time_harness import (
     build_feature_mart,
@@ -82,19 +83,21 @@ def clean_pairs(tmp_path_factory, raw_dir):
     return get
 
 
+@pytest.mark.parametrize("mart", ["fct_lead_features", "fct_customer_features"])
 @pytest.mark.parametrize("cut_index", range(len(CUTS)))
-def test_appending_later_data_changes_nothing_already_known(clean_pairs, cut_index):
+def test_appending_later_data_changes_nothing_already_known(clean_pairs, cut_index, mart):
     before, after = clean_pairs(cut_index)
-    problems = invariance_violations(before, after)
+    problems = invariance_violations(before, after, mart)
     assert problems == [], "\n".join(problems)
     # the later build really is different: otherwise the test would prove nothing
     with duckdb.connect(str(after.warehouse_path), read_only=True) as con:
-        later = con.execute(
-            "select count(*) from marts.fct_lead_features where as_of_at > ?", [CUTS[cut_index]]
-        ).fetchall()[0][0]
+        later = con.execute(f"select count(*) from marts.{mart} where as_of_at > ?", [CUTS[cut_index]]).fetchall()[0][0]
     assert later > 0
     # the build with late-loaded rows still matches the reference everywhere
-    assert _reference_problems(after, n=60, seed=cut_index) == []
+    if mart == "fct_lead_features":
+        assert _reference_problems(after, n=60, seed=cut_index) == []
+    else:
+        assert _customer_reference_problems(after, n=60, seed=cut_index) == []
 
 
 def test_late_enrichment_is_invisible_until_loaded(clean_pairs):
@@ -142,6 +145,12 @@ LEAKS = {
         ")",
         {"invariance", "dbt_unit_tests"},
     ),
+    "usage_counted_before_the_day_is_over": (
+        "dbt_project/models/staging/product/stg_product__usage_daily.sql",
+        "{{ dbt.dateadd('day', 1, 'cast(cast(usage_date as date) as timestamp)') }} as usage_complete_at",
+        "cast(cast(usage_date as date) as timestamp) as usage_complete_at",
+        {"customer_reference"},
+    ),
     "stage_from_current_status_column": (
         "dbt_project/models/marts/fct_lead_features.sql",
         "coalesce(stages.lifecycle_stage, 'new') as lifecycle_stage",
@@ -167,6 +176,25 @@ def test_planted_leak_is_caught(tmp_path, raw_dir, leak):
         assert invariance_violations(before, after), f"invariance test missed {leak}"
     if "reference" in detectors:
         assert _reference_problems(after, n=10_000), f"reference comparison missed {leak}"
+    if "customer_reference" in detectors:
+        assert _customer_reference_problems(after, n=10_000), f"customer reference comparison missed {leak}"
     if "dbt_unit_tests" in detectors:
         with pytest.raises(DbtError, match=r"-> fail"):
             run_dbt(after, "test", ["--select", "test_type:unit"], quiet=True)
+
+
+# --- the customer mart ------------------------------------------------------------------------------
+
+def _customer_reference_problems(settings, n: int = 80, seed: int = 1) -> list[str]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        accounts = [r[0] for r in con.execute(
+            f"select account_id from (select distinct account_id from marts.fct_customer_features) "
+            f"order by hash(account_id || '{seed}') limit {n}"
+        ).fetchall()]
+        return compare_customers_with_mart(con, settings.churn_horizon_days, accounts)
+
+
+def test_customer_mart_matches_the_reference_row_by_row(pipeline_run):
+    settings, _ = pipeline_run
+    problems = _customer_reference_problems(settings, n=150)
+    assert problems == [], "\n".join(problems[:20])

@@ -1,17 +1,21 @@
-{#- A label exists exactly when its whole window lies at or before the data's high-water mark. -#}
-with features as (
-    select * from {{ ref('fct_lead_features') }}
+{#- In both marts, a label exists exactly when its whole window lies at or before that mart's high-water mark. -#}
+with observed as (
+    select lead_observed_through, customer_observed_through from {{ ref('int_observed_through') }}
 ),
 
-observed as (
-    select lead_observed_through as observed_through from {{ ref('int_observed_through') }}
+labels as (
+    select 'fct_lead_features' as mart, lead_id as entity_id, as_of_date, label_window_end_at, is_label_observed,
+           label_converted as label, observed.lead_observed_through as observed_through
+    from {{ ref('fct_lead_features') }} cross join observed
+    union all
+    select 'fct_customer_features', account_id, as_of_date, label_window_end_at, is_label_observed,
+           label_churned, observed.customer_observed_through
+    from {{ ref('fct_customer_features') }} cross join observed
 )
 
-select features.lead_id, features.as_of_date, features.label_window_end_at, features.is_label_observed,
-       features.label_converted, observed.observed_through
-from features
-cross join observed
-where (features.label_converted is not null and not features.is_label_observed)
-    or (features.label_converted is null and features.is_label_observed)
-    or (features.is_label_observed and features.label_window_end_at > observed.observed_through)
-    or (not features.is_label_observed and features.label_window_end_at <= observed.observed_through)
+select *
+from labels
+where (label is not null and not is_label_observed)
+    or (label is null and is_label_observed)
+    or (is_label_observed and label_window_end_at > observed_through)
+    or (not is_label_observed and label_window_end_at <= observed_through)
