@@ -8,17 +8,27 @@ from ml.features import ModelSpec
 from scorehouse.config import Settings
 from scorehouse.warehouse import connect
 
+VALUE = "_row_value"  # evaluation only: money at stake per row (never a feature)
 
-def _columns(spec: ModelSpec) -> str:
-    return ", ".join((spec.entity_key, spec.date_column, "as_of_at", *spec.features, spec.label))
+
+def _columns(spec: ModelSpec, prefix: str = "") -> str:
+    names = dict.fromkeys((spec.entity_key, spec.date_column, "as_of_at", *spec.features, *spec.segments, spec.label))
+    return ", ".join(f"{prefix}{name}" for name in names)
 
 
 def load_labelled(settings: Settings, spec: ModelSpec) -> pd.DataFrame:
     """Uncensored rows only: a row whose label window is not fully observed never trains a model."""
+    if spec.value_sql:
+        value_join = f"left join ({spec.value_sql}) as v using ({spec.entity_key})"
+        value = "v.row_value"
+    else:
+        value_join = ""
+        value = f"m.{spec.value_column}" if spec.value_column else "null"
     with connect(settings, read_only=True) as con:
         frame = con.execute(
-            f"select {_columns(spec)} from {spec.mart} where {spec.observed_flag} and {spec.label} is not null "
-            f"order by {spec.date_column}, {spec.entity_key}"
+            f"select {_columns(spec, 'm.')}, cast({value} as double) as {VALUE} from {spec.mart} m {value_join} "
+            f"where m.{spec.observed_flag} and m.{spec.label} is not null "
+            f"order by m.{spec.date_column}, m.{spec.entity_key}"
         ).df()
     if frame.empty:
         raise ValueError(f"{spec.mart} has no labelled rows: is the data long enough for the label horizon?")

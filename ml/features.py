@@ -27,6 +27,11 @@ class ModelSpec:
     probability_column: str = "conversion_probability"
     tier_column: str = "tier"
     tier_labels: tuple[str, str, str, str] = ("A", "B", "C", "D")
+    # Evaluation only (never features): columns to cut metrics by, and SQL giving a money value per entity
+    # (entity key, row_value) for "value captured in the top deciles".
+    segments: tuple[str, ...] = ()
+    value_sql: str | None = None
+    value_column: str | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -71,6 +76,8 @@ LEAD_CONVERSION = ModelSpec(
     ),
     categorical=(*LEAD_FIT_CATEGORICAL, "lifecycle_stage", "budget_status"),
     boolean=("is_personal_email", "has_reached_decision_maker"),
+    segments=("industry", "employee_band", "lead_source"),
+    value_sql="select lead_id, sum(amount) as row_value from staging.stg_crm__opportunities group by lead_id",
 )
 
 CUSTOMER_CHURN = ModelSpec(
@@ -115,6 +122,8 @@ CUSTOMER_CHURN = ModelSpec(
     probability_column="churn_probability",
     tier_column="risk_tier",
     tier_labels=("high", "elevated", "moderate", "low"),
+    segments=("contract_type", "nps_category"),
+    value_column="annual_contract_value",
 )
 
 MODELS = {"lead": LEAD_CONVERSION, "churn": CUSTOMER_CHURN}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -34,6 +36,17 @@ def best_f1_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(thresholds[best]) if len(thresholds) else 0.5
 
 
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - mean predicted| over equal-count bins, weighted by bin size."""
+    y_true, proba = np.asarray(y_true, dtype=float), np.asarray(proba, dtype=float)
+    order = np.argsort(proba, kind="stable")
+    error = 0.0
+    for chunk in np.array_split(order, bins):
+        if len(chunk):
+            error += len(chunk) * abs(y_true[chunk].mean() - proba[chunk].mean())
+    return float(error / max(len(proba), 1))
+
+
 def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
     y_true = np.asarray(y_true).astype(int)
     proba = np.clip(np.asarray(proba, dtype=float), 1e-6, 1 - 1e-6)
@@ -46,6 +59,7 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[st
         "pr_auc": float(average_precision_score(y_true, proba)) if both_classes else float("nan"),
         "brier": float(brier_score_loss(y_true, proba)),
         "log_loss": float(log_loss(y_true, proba, labels=[0, 1])),
+        "calibration_error": expected_calibration_error(y_true, proba),
         "threshold": float(threshold),
         "precision_at_threshold": float(precision_score(y_true, flagged, zero_division=0)),
         "recall_at_threshold": float(recall_score(y_true, flagged, zero_division=0)),
@@ -54,3 +68,48 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[st
         "lift_top_decile": lift_at(y_true, proba, 0.10),
         "mean_predicted": float(proba.mean()),
     }
+
+
+def decile_table(y_true: np.ndarray, proba: np.ndarray, value: np.ndarray | None = None) -> pd.DataFrame:
+    """Per score decile (1 = highest scores): rows, positives, lift, cumulative gain and, given a value per
+    row (e.g. opportunity amount), the cumulative share of the positives' value captured."""
+    y = np.asarray(y_true, dtype=float)
+    order = np.argsort(-np.asarray(proba), kind="stable")
+    worth = np.zeros(len(y)) if value is None else np.nan_to_num(np.asarray(value, dtype=float)) * y
+    rows = []
+    total_pos, total_value = y.sum(), worth.sum()
+    cum_pos = cum_value = 0.0
+    for decile, chunk in enumerate(np.array_split(order, 10), start=1):
+        cum_pos += y[chunk].sum()
+        cum_value += worth[chunk].sum()
+        rows.append({
+            "decile": decile,
+            "rows": len(chunk),
+            "positive_rate": float(y[chunk].mean()) if len(chunk) else float("nan"),
+            "lift": float(y[chunk].mean() / y.mean()) if len(chunk) and y.mean() > 0 else float("nan"),
+            "cumulative_gain": float(cum_pos / total_pos) if total_pos else float("nan"),
+            "value_captured": float(cum_value / total_value) if total_value else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def threshold_curve(y_true: np.ndarray, proba: np.ndarray, points: int = 101) -> pd.DataFrame:
+    """Precision, recall, F1 and share flagged at thresholds spread over the score's quantiles."""
+    y = np.asarray(y_true).astype(int)
+    p = np.asarray(proba, dtype=float)
+    thresholds = np.unique(np.quantile(p, np.linspace(0, 1, points)))
+    rows = []
+    for t in thresholds:
+        flagged = p >= t
+        tp = int((flagged & (y == 1)).sum())
+        precision = tp / flagged.sum() if flagged.any() else float("nan")
+        recall = tp / y.sum() if y.sum() else float("nan")
+        f1 = 2 * precision * recall / (precision + recall) if flagged.any() and (precision + recall) > 0 else 0.0
+        rows.append({"threshold": float(t), "precision": precision, "recall": recall, "f1": f1,
+                     "share_flagged": float(flagged.mean())})
+    return pd.DataFrame(rows)
+
+
+def calibration_points(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    observed, predicted = calibration_curve(y_true, proba, n_bins=bins, strategy="quantile")
+    return pd.DataFrame({"predicted": predicted, "observed": observed})

@@ -1,15 +1,21 @@
-"""Candidate scikit-learn pipelines over a model spec's columns."""
+"""Candidate scikit-learn pipelines over a model spec's columns, each with a small, bounded search grid."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ml.features import ModelSpec
+
+BASELINE = "logistic_l1"
 
 
 def _preprocessor(spec: ModelSpec, scale: bool) -> ColumnTransformer:
@@ -32,26 +38,56 @@ def _preprocessor(spec: ModelSpec, scale: bool) -> ColumnTransformer:
     )
 
 
-def candidates(spec: ModelSpec, seed: int) -> dict[str, Pipeline]:
-    """A gradient-boosting model and a logistic-regression baseline, both with the same inputs."""
-    return {
-        "hist_gradient_boosting": Pipeline(
-            [
-                ("prepare", _preprocessor(spec, scale=False)),
-                (
-                    "model",
-                    HistGradientBoostingClassifier(
-                        learning_rate=0.05, max_iter=300, max_leaf_nodes=31, min_samples_leaf=50,
-                        l2_regularization=1.0, early_stopping=True, validation_fraction=0.15,
-                        n_iter_no_change=20, random_state=seed,
-                    ),
-                ),
-            ]
-        ),
-        "logistic_regression": Pipeline(
-            [
-                ("prepare", _preprocessor(spec, scale=True)),
-                ("model", LogisticRegression(C=0.5, max_iter=2000)),
-            ]
-        ),
-    }
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    build: Callable[[dict[str, Any], int, int], Any]  # (params, seed, threads) -> estimator
+    grid: tuple[dict[str, Any], ...]
+    scale: bool
+
+
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate(
+        "logistic_l1",
+        lambda p, seed, threads: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=p["C"], max_iter=2000),
+        ({"C": 0.05}, {"C": 0.5}),
+        scale=True,
+    ),
+    Candidate(
+        "random_forest",
+        lambda p, seed, threads: RandomForestClassifier(
+            n_estimators=120, min_samples_leaf=p["min_samples_leaf"], max_features="sqrt", n_jobs=threads,
+            random_state=seed),
+        ({"min_samples_leaf": 20}, {"min_samples_leaf": 60}),
+        scale=False,
+    ),
+    Candidate(
+        "extra_trees",
+        lambda p, seed, threads: ExtraTreesClassifier(
+            n_estimators=120, min_samples_leaf=p["min_samples_leaf"], max_features="sqrt", n_jobs=threads,
+            random_state=seed),
+        ({"min_samples_leaf": 20}, {"min_samples_leaf": 60}),
+        scale=False,
+    ),
+    Candidate(
+        "hist_gradient_boosting",
+        lambda p, seed, threads: HistGradientBoostingClassifier(
+            learning_rate=p["learning_rate"], max_iter=250, max_leaf_nodes=31, min_samples_leaf=50,
+            l2_regularization=1.0, early_stopping=True, validation_fraction=0.15, n_iter_no_change=20,
+            random_state=seed),
+        ({"learning_rate": 0.05}, {"learning_rate": 0.15}),
+        scale=False,
+    ),
+    Candidate(
+        "mlp",
+        lambda p, seed, threads: MLPClassifier(
+            hidden_layer_sizes=p["hidden_layer_sizes"], alpha=1e-3, learning_rate_init=1e-3, max_iter=150,
+            early_stopping=True, n_iter_no_change=8, random_state=seed),
+        ({"hidden_layer_sizes": (32,)}, {"hidden_layer_sizes": (64, 32)}),
+        scale=True,
+    ),
+)
+
+
+def make_pipeline_for(candidate: Candidate, params: dict[str, Any], spec: ModelSpec, seed: int, threads: int) -> Pipeline:
+    return Pipeline([("prepare", _preprocessor(spec, candidate.scale)), ("model", candidate.build(params, seed, threads))])

@@ -35,12 +35,26 @@ create table if not exists ml.model_registry (
     library_versions varchar,
     metadata_json varchar
 );
+alter table ml.model_registry add column if not exists threshold_policy varchar;
+alter table ml.model_registry add column if not exists promotion varchar;
+alter table ml.model_registry add column if not exists champion_version varchar;
+alter table ml.model_registry add column if not exists champion_test_pr_auc double;
+alter table ml.model_registry add column if not exists report_path varchar;
 create table if not exists ml.model_metrics (
     model_version varchar not null,
     split varchar not null,
     segment varchar not null,
     metric varchar not null,
     value double
+);
+create table if not exists ml.threshold_curve (
+    model_version varchar not null,
+    split varchar not null,
+    threshold double not null,
+    precision double,
+    recall double,
+    f1 double,
+    share_flagged double
 );
 """
 
@@ -76,8 +90,9 @@ def save_bundle(settings: Settings, bundle: ModelBundle) -> Path:
 
 
 def register(settings: Settings, bundle: ModelBundle, artifact: Path, row: dict[str, Any],
-             metrics: list[tuple[str, str, str, float]]) -> None:
-    """Record the model and make it the active one for its name, in one transaction."""
+             metrics: list[tuple[str, str, str, float]], curve: pd.DataFrame, promote: bool) -> None:
+    """Record the model, its metrics and threshold curve; if promoted, make it the active one for its name.
+    One transaction: readers never see a model without its metrics or two active models."""
     ensure_registry(settings)
     record = {
         "model_version": bundle.model_version,
@@ -90,17 +105,34 @@ def register(settings: Settings, bundle: ModelBundle, artifact: Path, row: dict[
     columns = list(record)
     metric_frame = pd.DataFrame(metrics, columns=["split", "segment", "metric", "value"])
     metric_frame.insert(0, "model_version", bundle.model_version)
+    curve = curve.assign(model_version=bundle.model_version)
     with connect(settings) as con:
         con.execute("begin transaction")
-        con.execute("update ml.model_registry set is_active = false where model_name = ?", [bundle.spec.name])
+        if promote:
+            con.execute("update ml.model_registry set is_active = false where model_name = ?", [bundle.spec.name])
         con.execute(
             f"insert into ml.model_registry ({', '.join(columns)}, is_active) "
-            f"values ({', '.join('?' for _ in columns)}, true)",
-            [record[c] for c in columns],
+            f"values ({', '.join('?' for _ in columns)}, ?)",
+            [record[c] for c in columns] + [promote],
         )
         con.register("new_metrics", metric_frame)
         con.execute("insert into ml.model_metrics select model_version, split, segment, metric, value from new_metrics")
+        con.register("new_curve", curve)
+        con.execute(
+            "insert into ml.threshold_curve select model_version, split, threshold, precision, recall, f1, share_flagged "
+            "from new_curve"
+        )
         con.execute("commit")
+
+
+def active_report(settings: Settings, model_name: str) -> Path:
+    with connect(settings, read_only=True) as con:
+        rows = con.execute(
+            "select report_path from ml.model_registry where model_name = ? and is_active", [model_name]
+        ).fetchall()
+    if not rows or not rows[0][0]:
+        raise LookupError(f"no active '{model_name}' model with a report: run `scorehouse train` first")
+    return Path(rows[0][0])
 
 
 def load_active(settings: Settings, model_name: str) -> ModelBundle:

@@ -83,6 +83,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from ml.registry import active_report
+
+    spec = _spec(args.model)
+    path = active_report(_settings(args), spec.name)
+    if not path.exists():
+        raise FileNotFoundError(f"report {path} listed in ml.model_registry is missing")
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scorehouse", description="Warehouse-native lead scoring.")
     parser.add_argument("--warehouse", help="DuckDB file (default warehouse/scorehouse.duckdb or $SCOREHOUSE_WAREHOUSE)")
@@ -106,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--model", choices=["lead", "churn"], default="lead")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("report", help="print the path of the active model's HTML report")
+    p.add_argument("--model", choices=["lead", "churn"], default="lead")
+    p.add_argument("--open", action="store_true", help="also open it in a browser")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("run", help="the whole job: simulate if needed, land, build, train, score, report")
     p.add_argument("--leads", type=int, default=10_000, help="leads to simulate when there is no raw data yet")

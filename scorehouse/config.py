@@ -38,6 +38,10 @@ class Settings:
     # Share of the remaining (embargoed) training dates used for calibration and threshold choice.
     validation_fraction: float = 0.20
     random_seed: int = 7
+    # Rolling out-of-time folds used to compare candidate models.
+    cv_folds: int = 3
+    # How the flag threshold is chosen on the validation period: f1, precision:P, recall:R or capacity:N.
+    threshold_policy: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_THRESHOLD_POLICY", "f1"))
     # DuckDB resource limits, so a large build stays within a small machine.
     duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_MEMORY_LIMIT", "8GB"))
     duckdb_threads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_THREADS", str(os.cpu_count() or 2))))

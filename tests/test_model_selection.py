@@ -1,0 +1,126 @@
+"""Candidate selection, threshold policies, champion/challenger and the model report."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.features import CUSTOMER_CHURN
+from ml.pipeline import CANDIDATES
+from ml.selection import CandidateResult, choose_winner, rolling_folds
+from ml.thresholds import choose_threshold
+from ml.train import train_model
+
+CHART_COUNT = 7
+
+
+def query(settings, sql: str):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_all_five_candidates_are_compared_out_of_time(pipeline_run):
+    settings, report = pipeline_run
+    for training in report.training.values():
+        rows = dict(query(
+            settings,
+            f"select segment, value from ml.model_metrics where model_version = '{training['model_version']}' "
+            "and split = 'cv' and metric = 'pr_auc'",
+        ))
+        assert set(rows) == {f"candidate:{c.name}" for c in CANDIDATES}
+        assert all(0 < v <= 1 for v in rows.values())
+        assert training["algorithm"] in {c.name for c in CANDIDATES}
+
+
+def test_rolling_folds_keep_the_embargo():
+    dates = pd.Series(pd.date_range("2025-01-06", periods=60, freq="7D").repeat(10))
+    for train, validation in rolling_folds(dates, horizon_days=90, folds=3):
+        assert pd.to_datetime(dates[train]).max() + pd.Timedelta(days=90) <= pd.to_datetime(dates[validation]).min()
+
+
+def test_winner_rule_prefers_consistent_pr_auc_gains_then_roc_auc():
+    base = CandidateResult("logistic_l1", {}, [0.20, 0.20], [0.80, 0.80])
+    steady = CandidateResult("steady", {}, [0.30, 0.30], [0.80, 0.80])
+    close = CandidateResult("close", {}, [0.297, 0.299], [0.85, 0.85])  # within 0.005 of the best, better ROC-AUC
+    lucky = CandidateResult("lucky", {}, [0.10, 0.60], [0.90, 0.90])  # best on average, loses a fold to the baseline
+    assert choose_winner([base, steady, close, lucky]).name == "close"
+    assert choose_winner([base, lucky]).name == "logistic_l1"
+    assert choose_winner([base, steady]).name == "steady"
+
+
+@pytest.fixture(scope="module")
+def scored_sample():
+    rng = np.random.default_rng(0)
+    y = rng.random(5_000) < 0.1
+    p = np.clip(0.1 + 0.5 * y + rng.normal(0, 0.2, 5_000), 0, 1)
+    dates = pd.Series(pd.date_range("2025-01-06", periods=10, freq="7D").repeat(500))
+    return y.astype(int), p, dates
+
+
+def test_threshold_policies_meet_their_targets(scored_sample):
+    y, p, dates = scored_sample
+    for policy, check in (
+        ("precision:0.6", lambda flagged: y[flagged].mean() >= 0.6),
+        ("recall:0.8", lambda flagged: y[flagged].sum() / y.sum() >= 0.8),
+        ("capacity:50", lambda flagged: abs(flagged.sum() / 10 - 50) <= 5),
+    ):
+        threshold = choose_threshold(policy, y, p, dates)
+        assert check(p >= threshold), policy
+    f1 = choose_threshold("f1", y, p, dates)
+    assert 0 < f1 < 1
+    with pytest.raises(ValueError, match="unknown threshold policy"):
+        choose_threshold("top:5", y, p, dates)
+
+
+def test_threshold_curve_is_stored(pipeline_run):
+    settings, report = pipeline_run
+    version = report.training["lead_conversion"]["model_version"]
+    rows, low, high = query(
+        settings,
+        f"select count(*), min(share_flagged), max(share_flagged) from ml.threshold_curve where model_version = '{version}'",
+    )[0]
+    assert rows > 20 and low < 0.05 and high > 0.95
+
+
+def test_report_has_every_chart_with_data(pipeline_run):
+    _, report = pipeline_run
+    for training in report.training.values():
+        text = open(training["report"], encoding="utf-8").read()
+        points = [int(n) for n in re.findall(r'data-points="(\d+)"', text)]
+        assert len(points) == CHART_COUNT and all(n > 1 for n in points), points
+        for name in CANDIDATES:
+            assert name.name in text
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "<script" not in text
+
+
+def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("Chromium is not installed")
+    _, report = pipeline_run
+    path = report.training["lead_conversion"]["report"]
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", f"file://{path}"], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert len(re.findall(r"<svg[^>]*data-points=\"[1-9]", dom.stdout)) == CHART_COUNT
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1360,2400", f"--screenshot={shot}", f"file://{path}"],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_a_challenger_that_does_not_beat_the_champion_is_registered_but_not_promoted(pipeline_run):
+    settings, report = pipeline_run
+    champion = report.training["customer_churn"]["model_version"]
+    challenger = train_model(settings, CUSTOMER_CHURN)  # same data: it cannot beat the champion
+    assert not challenger["promoted"] and "not promoted" in challenger["promotion"]
+    rows = dict(query(settings, "select model_version, is_active from ml.model_registry where model_name = 'customer_churn'"))
+    assert rows[champion] is True and rows[challenger["model_version"]] is False
