@@ -42,3 +42,18 @@ def load_latest_snapshot(settings: Settings, spec: ModelSpec) -> pd.DataFrame:
             f"select {_columns(spec)} from {spec.mart} "
             f"where {spec.date_column} = (select max({spec.date_column}) from {spec.mart}) order by {spec.entity_key}"
         ).df()
+
+
+def load_labelled_sample(settings: Settings, spec: ModelSpec, rows: int) -> pd.DataFrame:
+    """A fixed-seed sample of labelled rows (for describing segments by their past conversion)."""
+    with connect(settings, read_only=True) as con:
+        return con.execute(
+            f"select {_columns(spec)} from {spec.mart} where {spec.observed_flag} and {spec.label} is not null "
+            f"using sample reservoir({int(rows)} rows) repeatable (7)"
+        ).df()
+
+
+def load_snapshot_at(settings: Settings, spec: ModelSpec, as_of_date) -> pd.DataFrame:
+    """The rows of one as-of date (the reference population for drift)."""
+    with connect(settings, read_only=True) as con:
+        return con.execute(f"select {_columns(spec)} from {spec.mart} where {spec.date_column} = ?", [as_of_date]).df()

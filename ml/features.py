@@ -37,6 +37,16 @@ class ModelSpec:
     def features(self) -> tuple[str, ...]:
         return self.numeric + self.categorical + self.boolean
 
+    def columns_of(self, factors: tuple[str, ...]) -> tuple[str, ...]:
+        groups = dict(self.reason_groups)
+        return tuple(column for factor in factors for column in groups[factor])
+
+
+# Lead factors split into who the lead is (fit) and what it did (engagement), for the two sub-scores.
+LEAD_FIT_FACTORS = ("seniority", "lead_source", "company_fit", "country")
+LEAD_ENGAGEMENT_FACTORS = ("pricing_interest", "demo_trial_interest", "web_engagement", "email_engagement",
+                           "sales_conversations", "form_fills", "marketing_touches", "recency")
+
 
 _WINDOWED = {
     "emails_opened": (7, 30, 90),
@@ -76,6 +86,27 @@ LEAD_CONVERSION = ModelSpec(
     ),
     categorical=(*LEAD_FIT_CATEGORICAL, "lifecycle_stage", "budget_status"),
     boolean=("is_personal_email", "has_reached_decision_maker"),
+    reason_groups=(
+        ("pricing_interest", ("pricing_page_views_7d", "pricing_page_views_30d", "pricing_page_views_90d")),
+        ("demo_trial_interest", ("demo_page_views_30d", "demo_page_views_90d", "free_trial_page_views_30d",
+                                 "free_trial_page_views_90d")),
+        ("web_engagement", ("web_sessions_7d", "web_sessions_30d", "web_sessions_90d", "page_views_30d",
+                            "page_views_90d")),
+        ("email_engagement", ("emails_opened_7d", "emails_opened_30d", "emails_opened_90d", "emails_clicked_7d",
+                              "emails_clicked_30d", "emails_clicked_90d")),
+        ("sales_conversations", ("calls_30d", "calls_90d", "meetings_30d", "meetings_90d")),
+        ("form_fills", ("form_fills_30d", "form_fills_90d")),
+        ("marketing_touches", ("marketing_touches_30d", "marketing_touches_90d")),
+        ("recency", ("days_since_last_touch",)),
+        ("lead_age", ("days_since_created", "days_since_first_touch", "touchpoints_total")),
+        ("seniority", ("seniority_tier",)),
+        ("decision_maker", ("has_reached_decision_maker",)),
+        ("budget", ("budget_status",)),
+        ("lead_source", ("lead_source",)),
+        ("stage", ("lifecycle_stage",)),
+        ("company_fit", ("industry", "employee_count", "employee_band", "revenue_band", "is_personal_email")),
+        ("country", ("country_code",)),
+    ),
     segments=("industry", "employee_band", "lead_source"),
     value_sql="select lead_id, sum(amount) as row_value from staging.stg_crm__opportunities group by lead_id",
 )

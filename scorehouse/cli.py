@@ -78,6 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from scorehouse.pipeline import run_all, summary_text
 
     settings = _settings(args)
+    if args.as_of:
+        settings = settings.with_overrides(observed_through=args.as_of)
     report = run_all(settings, SimulationConfig(leads=args.leads, seed=args.seed), resimulate=args.resimulate)
     print(summary_text(settings, report))
     return 0
@@ -131,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leads", type=int, default=10_000, help="leads to simulate when there is no raw data yet")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--resimulate", action="store_true", help="replace existing raw files with a new simulation")
+    p.add_argument("--as-of", help="run as if the data ended at this date (YYYY-MM-DD): features, labels, "
+                                   "training and scores see nothing loaded after it")
     p.set_defaults(func=cmd_run)
     return parser
 

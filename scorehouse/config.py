@@ -40,6 +40,10 @@ class Settings:
     random_seed: int = 7
     # Rolling out-of-time folds used to compare candidate models.
     cv_folds: int = 3
+    # Share of the day's call slots routed to randomly drawn leads regardless of score (the control group).
+    control_share: float = field(default_factory=lambda: float(os.environ.get("SCOREHOUSE_CONTROL_SHARE", "0.05")))
+    # Optional fixed high-water mark (ISO date): build, train and score as if the data ended then.
+    observed_through: str | None = None
     # How the flag threshold is chosen on the validation period: f1, precision:P, recall:R or capacity:N.
     threshold_policy: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_THRESHOLD_POLICY", "f1"))
     # DuckDB resource limits, so a large build stays within a small machine.
@@ -59,7 +63,12 @@ class Settings:
 
     def dbt_vars(self) -> dict[str, object]:
         """Variables every dbt invocation gets, so SQL and Python agree on the horizons."""
-        return {"lead_horizon_days": self.lead_horizon_days, "churn_horizon_days": self.churn_horizon_days}
+        return {
+            "lead_horizon_days": self.lead_horizon_days,
+            "churn_horizon_days": self.churn_horizon_days,
+            "observed_through": self.observed_through,
+            "control_share": self.control_share,
+        }
 
     def dbt_env(self) -> dict[str, str]:
         return {

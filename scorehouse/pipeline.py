@@ -25,6 +25,11 @@ SUMMARY_TABLES = (
     "scores.customer_churn_scores",
     "scores.customer_churn_score_history",
     "marts.rpt_at_risk_customers",
+    "marts.rpt_lead_worklist",
+    "marts.rpt_segments",
+    "marts.rpt_score_monitoring",
+    "scores.score_reasons",
+    "scores.score_drift",
     "ml.model_registry",
     "staging.stg_rejected_rows",
 )
@@ -134,7 +139,7 @@ def summary_text(settings: Settings, report: RunReport) -> str:
             f"{t['test']['recall_at_threshold']:.3f}  F1 {t['test']['f1_at_threshold']:.3f}  "
             f"flagged {t['test']['share_flagged']:.1%}"
         )
-        lines.append(f"  logistic baseline ROC-AUC {t['baseline']['roc_auc']:.3f}")
+        lines.append(f"  logistic baseline ROC-AUC {t['baseline']['roc_auc']:.3f}; {t['promotion']}")
         if t.get("ground_truth"):
             lines.append(f"  simulator ground truth on the same rows: ROC-AUC {t['ground_truth']['roc_auc']:.3f}")
     lines.append("")

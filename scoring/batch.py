@@ -1,70 +1,139 @@
-"""Score the latest snapshot of open entities with the active model and write the result back."""
+"""Score the latest snapshot with the active model: probabilities, scores, tiers, reasons and actions,
+written back with history. Leads also get fit and engagement sub-scores, a control flag and a segment."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from ml.dataset import load_latest_snapshot
-from ml.features import ModelSpec
+from ml.dataset import load_labelled_sample, load_latest_snapshot, load_snapshot_at
+from ml.features import LEAD_ENGAGEMENT_FACTORS, LEAD_FIT_FACTORS, ModelSpec
 from ml.registry import ModelBundle, load_active
 from scorehouse.config import Settings
-from scoring.playbook import CHURN_DEFAULT_ACTION, CHURN_PLAYBOOK, recommend
-from scoring.reasons import factor_contributions, top_factors
+from scorehouse.warehouse import connect, table_exists
+from scoring.drift import drift_table
+from scoring.playbook import CHURN_DEFAULT_ACTION, CHURN_PLAYBOOK, LEAD_DEFAULT_ACTION, LEAD_PLAYBOOK, recommend
+from scoring.reasons import factor_contributions, probability_with_typical, top_factors
 from scoring.scores import to_score, to_tier
+from scoring.segments import segment_leads
 from scoring.sentences import describe
 from scoring.writeback import write_scores
 
 BATCH_ROWS = 200_000
+REASONS_PER_SIDE = 3
 
 
-def _drivers(bundle: ModelBundle, batch: pd.DataFrame) -> list[str]:
-    """The factors that raise the probability most, in words, joined by ' | '."""
-    contributions = factor_contributions(bundle, batch)
+@dataclass
+class ScoringRun:
+    scores: pd.DataFrame
+    reasons: pd.DataFrame
+    segments: pd.DataFrame | None
+    drift: pd.DataFrame
+
+
+def _reason_rows(spec: ModelSpec, batch: pd.DataFrame, contributions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Long reason rows (top factors raising and lowering the probability) and the raising ones in words."""
     records = batch.to_dict("records")
-    return [" | ".join(describe(f, row) for f in factors) for factors, row in zip(top_factors(contributions), records)]
+    ids = batch[spec.entity_key].to_numpy()
+    values = contributions.to_numpy()
+    column_of = {name: j for j, name in enumerate(contributions.columns)}
+    rows, raising_text = [], []
+    for direction, raising in (("raises", True), ("lowers", False)):
+        for i, factors in enumerate(top_factors(contributions, REASONS_PER_SIDE, raising=raising)):
+            sentences = []
+            for rank, factor in enumerate(factors, start=1):
+                sentence = describe(factor, records[i])
+                sentences.append(sentence)
+                rows.append((ids[i], direction, rank, factor, sentence, float(values[i, column_of[factor]])))
+            if raising:
+                raising_text.append(" | ".join(sentences))
+    frame = pd.DataFrame(rows, columns=["entity_id", "direction", "rank", "factor", "reason", "contribution"])
+    return frame, raising_text
 
 
-def score_snapshot(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Probabilities, scores, tiers (and for churn: drivers and interventions) for the newest as-of date."""
+def _previous_run(settings: Settings, spec: ModelSpec) -> tuple[pd.Timestamp, pd.DataFrame] | None:
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, "scores", spec.history_table):
+            return None
+        last = con.execute(f"select max(scored_at) from scores.{spec.history_table}").fetchall()[0][0]
+        if last is None:
+            return None
+        previous = con.execute(
+            f"select as_of_date, {spec.probability_column} from scores.{spec.history_table} where scored_at = ?", [last]
+        ).df()
+    return pd.Timestamp(previous.as_of_date.iloc[0]), previous
+
+
+def score_snapshot(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> ScoringRun:
     say = progress or (lambda _msg: None)
-    bundle = load_active(settings, spec.name)
+    bundle: ModelBundle = load_active(settings, spec.name)
     snapshot = load_latest_snapshot(settings, spec)
     scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    probabilities, drivers = [], []
+    is_lead = spec.name == "lead_conversion"
+    parts: dict[str, list] = {"p": [], "fit": [], "engagement": [], "text": [], "reasons": []}
     for start in range(0, len(snapshot), BATCH_ROWS):
         batch = snapshot.iloc[start : start + BATCH_ROWS]
-        probabilities.append(bundle.predict_proba(batch))
-        if spec.reason_groups:
-            drivers.extend(_drivers(bundle, batch))
+        parts["p"].append(bundle.predict_proba(batch))
+        reasons, text = _reason_rows(spec, batch, factor_contributions(bundle, batch))
+        parts["reasons"].append(reasons)
+        parts["text"].extend(text)
+        if is_lead:
+            parts["fit"].append(probability_with_typical(bundle, batch, spec.columns_of(LEAD_ENGAGEMENT_FACTORS)))
+            parts["engagement"].append(probability_with_typical(bundle, batch, spec.columns_of(LEAD_FIT_FACTORS)))
         say(f"scored {min(start + BATCH_ROWS, len(snapshot)):,}/{len(snapshot):,} rows")
-    probability = np.concatenate(probabilities) if probabilities else np.zeros(0)
-    scores = pd.DataFrame(
-        {
-            spec.entity_key: snapshot[spec.entity_key].to_numpy(),
-            "as_of_date": pd.to_datetime(snapshot[spec.date_column]).dt.date.to_numpy(),
-            "scored_at": scored_at,
-            "model_version": bundle.model_version,
-            spec.probability_column: probability,
-            "score": to_score(probability),
-            spec.tier_column: to_tier(probability, bundle.tier_cutoffs, spec.tier_labels),
-            "is_above_threshold": probability >= bundle.threshold,
-        }
-    )
-    if spec.reason_groups:
-        scores["top_drivers"] = drivers
-    if spec.name == "customer_churn":
+    probability = np.concatenate(parts["p"]) if parts["p"] else np.zeros(0)
+    as_of = pd.to_datetime(snapshot[spec.date_column]).dt.date.to_numpy()
+    scores = pd.DataFrame({
+        spec.entity_key: snapshot[spec.entity_key].to_numpy(),
+        "as_of_date": as_of,
+        "scored_at": scored_at,
+        "model_version": bundle.model_version,
+        spec.probability_column: probability,
+        "score": to_score(probability),
+        spec.tier_column: to_tier(probability, bundle.tier_cutoffs, spec.tier_labels),
+        "is_above_threshold": probability >= bundle.threshold,
+    })
+    reasons = pd.concat(parts["reasons"], ignore_index=True) if parts["reasons"] else pd.DataFrame()
+    reasons.insert(0, "model_name", spec.name)
+    reasons["as_of_date"] = as_of[0] if len(as_of) else None
+    reasons["scored_at"], reasons["model_version"] = scored_at, bundle.model_version
+    segments = None
+    if is_lead:
+        scores["fit_score"] = to_score(np.concatenate(parts["fit"])) if parts["fit"] else []
+        scores["engagement_score"] = to_score(np.concatenate(parts["engagement"])) if parts["engagement"] else []
+        scores["top_reasons"] = parts["text"]
+        scores["next_action"], _ = recommend(snapshot, LEAD_PLAYBOOK, LEAD_DEFAULT_ACTION)
+        history = load_labelled_sample(settings, spec, 50_000)
+        labels, profile, k, silhouette = segment_leads(snapshot, history, spec.label, settings.random_seed)
+        scores["segment_id"] = labels
+        segments = profile.assign(k=k, silhouette=silhouette, scored_at=scored_at, model_version=bundle.model_version)
+    else:
+        scores["top_drivers"] = parts["text"]
         scores["recommended_intervention"], scores["interventions"] = recommend(
             snapshot, CHURN_PLAYBOOK, CHURN_DEFAULT_ACTION
         )
-    return scores
+    drift = pd.DataFrame()
+    previous = _previous_run(settings, spec)
+    if previous is not None and len(snapshot):
+        reference_date, previous_scores = previous
+        reference_rows = load_snapshot_at(settings, spec, reference_date.date())
+        drift = drift_table(reference_rows, snapshot, list(spec.features))
+        score_psi = drift_table(previous_scores.rename(columns={spec.probability_column: "score"}),
+                                pd.DataFrame({"score": probability}), ["score"])
+        drift = pd.concat([score_psi, drift], ignore_index=True).assign(
+            model_name=spec.name, model_version=bundle.model_version, scored_at=scored_at,
+            as_of_date=as_of[0], reference_as_of_date=reference_date.date(),
+        )
+    return ScoringRun(scores, reasons, segments, drift)
 
 
 def score_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> int:
     """Score the newest snapshot and publish it; returns the number of rows written."""
-    scores = score_snapshot(settings, spec, progress)
-    write_scores(settings, spec.score_table, spec.history_table, scores)
-    return len(scores)
+    run = score_snapshot(settings, spec, progress)
+    write_scores(settings, spec.score_table, spec.history_table, run.scores, spec.name, run.reasons, run.segments,
+                 run.drift)
+    return len(run.scores)

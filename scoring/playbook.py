@@ -52,3 +52,22 @@ def recommend(frame: pd.DataFrame, rules: tuple[Rule, ...], default: str) -> tup
     first = np.where(matches.any(axis=1), actions[np.argmax(matches, axis=1)] if len(frame) else [], default)
     every = np.asarray(["; ".join(actions[row]) or default for row in matches], dtype=object)
     return first.astype(object), every
+
+
+LEAD_PLAYBOOK: tuple[Rule, ...] = (
+    Rule("Leverage referral relationship", "the lead came in through a referral",
+         lambda f: f["lead_source"].eq("referral")),
+    Rule("Fast-track — lead ageing", "the lead is 60+ days old and still open",
+         lambda f: _num(f, "days_since_created", 0) >= 60),
+    Rule("Schedule executive meeting", "no decision maker reached yet",
+         lambda f: ~_flag(f, "has_reached_decision_maker")),
+    Rule("Discuss budget & ROI", "budget not discussed yet",
+         lambda f: f["budget_status"].eq("unknown")),
+    Rule("Send pricing follow-up", "visited the pricing page in the last 7 days",
+         lambda f: _num(f, "pricing_page_views_7d", 0) > 0),
+    Rule("Book a demo", "viewed demo pages in the last 30 days but no meeting in 90 days",
+         lambda f: (_num(f, "demo_page_views_30d", 0) > 0) & (_num(f, "meetings_90d", 0) == 0)),
+    Rule("Re-engage with fresh content", "no activity for 30 days or more",
+         lambda f: _num(f, "days_since_last_touch", 999) >= 30),
+)
+LEAD_DEFAULT_ACTION = "Qualify by phone or email"

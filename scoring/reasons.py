@@ -14,17 +14,21 @@ import pandas as pd
 MIN_CONTRIBUTION = 0.001  # smaller effects are noise, not reasons
 
 
+def probability_with_typical(bundle, frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """The probability with the given columns set to the training data's typical values."""
+    typical = frame[list(bundle.spec.features)].copy()
+    for column in columns:
+        value = (bundle.baseline or {}).get(column)
+        typical[column] = np.nan if value is None else value
+    return bundle.predict_proba(typical)
+
+
 def factor_contributions(bundle, frame: pd.DataFrame) -> pd.DataFrame:
     """One column per factor: probability with the row's values minus probability with typical values."""
-    features = frame[list(bundle.spec.features)]
-    base = bundle.predict_proba(features)
-    contributions = {}
-    for factor, columns in bundle.spec.reason_groups:
-        typical = features.copy()
-        for column in columns:
-            value = (bundle.baseline or {}).get(column)
-            typical[column] = np.nan if value is None else value
-        contributions[factor] = base - bundle.predict_proba(typical)
+    base = bundle.predict_proba(frame[list(bundle.spec.features)])
+    contributions = {
+        factor: base - probability_with_typical(bundle, frame, columns) for factor, columns in bundle.spec.reason_groups
+    }
     return pd.DataFrame(contributions, index=frame.index)
 
 

@@ -82,3 +82,120 @@ SENTENCES: dict[str, Callable] = {
 
 def describe(factor: str, row) -> str:
     return SENTENCES[factor](row)
+
+
+# --- lead factors ---------------------------------------------------------------------------------
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _pricing(r) -> str:
+    week, month = int(_num(r["pricing_page_views_7d"])), int(_num(r["pricing_page_views_30d"]))
+    if week:
+        return f"Visited pricing {_plural(week, 'time')} in the last 7 days"
+    if month:
+        return f"Visited pricing {_plural(month, 'time')} in the last 30 days"
+    return "No pricing page visits in 90 days" if not _num(r["pricing_page_views_90d"]) else \
+        f"Visited pricing {_plural(int(_num(r['pricing_page_views_90d'])), 'time')} in 90 days, none lately"
+
+
+def _demo_trial(r) -> str:
+    demo, trial = int(_num(r["demo_page_views_30d"])), int(_num(r["free_trial_page_views_30d"]))
+    if demo or trial:
+        parts = ([_plural(demo, "demo page view")] if demo else []) + ([_plural(trial, "free-trial page view")] if trial else [])
+        return " and ".join(parts) + " in the last 30 days"
+    return "No demo or free-trial page views in 30 days"
+
+
+def _web(r) -> str:
+    return f"{_plural(int(_num(r['web_sessions_30d'])), 'web session')} in the last 30 days"
+
+
+def _email(r) -> str:
+    opened, clicked = int(_num(r["emails_opened_30d"])), int(_num(r["emails_clicked_30d"]))
+    return f"Opened {_plural(opened, 'email')} and clicked {clicked} in the last 30 days"
+
+
+def _conversations(r) -> str:
+    calls, meetings = int(_num(r["calls_90d"])), int(_num(r["meetings_90d"]))
+    if not calls and not meetings:
+        return "No calls or meetings in 90 days"
+    return f"{_plural(calls, 'call')} and {_plural(meetings, 'meeting')} in the last 90 days"
+
+
+def _forms(r) -> str:
+    fills = int(_num(r["form_fills_90d"]))
+    return f"Filled in {_plural(fills, 'form')} in the last 90 days" if fills else "No form fills in 90 days"
+
+
+def _marketing(r) -> str:
+    return f"{_plural(int(_num(r['marketing_touches_90d'])), 'marketing touch')} in the last 90 days".replace("touchs", "touches")
+
+
+def _recency(r) -> str:
+    if pd.isna(r["days_since_last_touch"]):
+        return "No recorded activity yet"
+    days = int(r["days_since_last_touch"])
+    return "Active today" if days == 0 else f"No activity for {_plural(days, 'day')}" if days >= 14 else f"Last active {_plural(days, 'day')} ago"
+
+
+def _age(r) -> str:
+    return f"Lead created {_plural(int(_num(r['days_since_created'])), 'day')} ago"
+
+
+def _seniority(r) -> str:
+    return {
+        "c_level": "C-level title", "vp": "VP-level title", "director": "Director-level title",
+        "manager": "Manager-level title", "individual": "Individual-contributor title", "unknown": "No job title given",
+    }.get(str(r["seniority_tier"]), "Job title not recognised")
+
+
+def _decision_maker(r) -> str:
+    return "Decision maker reached" if bool(r["has_reached_decision_maker"]) else "Decision maker not reached yet"
+
+
+def _budget(r) -> str:
+    return {"confirmed": "Budget confirmed", "no_budget": "No budget, as of the last conversation"}.get(
+        str(r["budget_status"]), "Budget not discussed yet")
+
+
+def _source(r) -> str:
+    return f"Came in through {str(r['lead_source'] or 'an unknown source').replace('_', ' ')}"
+
+
+def _stage(r) -> str:
+    return {"mql": "Marketing-qualified (MQL)", "sql": "Sales-qualified (SQL)"}.get(str(r["lifecycle_stage"]), "New lead, not yet qualified")
+
+
+def _company(r) -> str:
+    if bool(r["is_personal_email"]):
+        return "Personal email address, no company data"
+    if pd.isna(r["industry"]):
+        return "Company not enriched yet"
+    size = f", {r['employee_band']} employees" if isinstance(r["employee_band"], str) else ""
+    return f"{str(r['industry']).capitalize()} company{size}"
+
+
+def _country(r) -> str:
+    return f"Based in {r['country_code']}" if isinstance(r["country_code"], str) else "Country unknown"
+
+
+SENTENCES.update({
+    "pricing_interest": _pricing,
+    "demo_trial_interest": _demo_trial,
+    "web_engagement": _web,
+    "email_engagement": _email,
+    "sales_conversations": _conversations,
+    "form_fills": _forms,
+    "marketing_touches": _marketing,
+    "recency": _recency,
+    "lead_age": _age,
+    "seniority": _seniority,
+    "decision_maker": _decision_maker,
+    "budget": _budget,
+    "lead_source": _source,
+    "stage": _stage,
+    "company_fit": _company,
+    "country": _country,
+})

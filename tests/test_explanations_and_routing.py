@@ -1,0 +1,121 @@
+"""Reasons, sub-scores, next actions, routing with capacity, opt-outs and a control group, segments,
+and shadow-mode monitoring over advancing data."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+
+from ml.registry import load_active
+from scorehouse.pipeline import run_all
+from scorehouse.simulate import SimulationConfig
+from scoring.reasons import probability_with_typical
+from tests.conftest import isolated_settings
+
+
+def query(settings, sql: str):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_every_open_lead_has_reasons_subscores_tier_route_and_action(pipeline_run):
+    settings, _ = pipeline_run
+    open_leads = query(settings, "select count(*) from scores.lead_scores")[0][0]
+    complete = query(
+        settings,
+        "select count(*) from marts.rpt_lead_worklist where route is not null and tier is not null "
+        "and next_action is not null and fit_score between 1 and 99 and engagement_score between 1 and 99",
+    )[0][0]
+    assert complete == open_leads > 0
+    with_reasons = query(
+        settings, "select count(distinct entity_id) from scores.score_reasons where model_name = 'lead_conversion'"
+    )[0][0]
+    assert with_reasons == open_leads
+    per_side = query(
+        settings,
+        "select max(n) from (select entity_id, direction, count(*) n from scores.score_reasons group by all)",
+    )[0][0]
+    assert per_side <= 3
+
+
+def test_removing_a_top_factor_moves_the_score_the_stated_way(pipeline_run):
+    """Consistency: the factor named as raising the probability does raise it (and lowering lowers it)."""
+    settings, _ = pipeline_run
+    bundle = load_active(settings, "lead_conversion")
+    groups = dict(bundle.spec.reason_groups)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        reasons = con.execute(
+            "select entity_id, direction, factor from scores.score_reasons "
+            "where model_name = 'lead_conversion' and rank = 1 order by entity_id, direction limit 400"
+        ).df()
+        rows = con.execute(
+            "select * from marts.fct_lead_features where as_of_date = (select max(as_of_date) from marts.fct_lead_features)"
+        ).df().set_index("lead_id", drop=False)
+    assert len(reasons) > 50
+    for direction, sign in (("raises", 1), ("lowers", -1)):
+        part = reasons[reasons.direction == direction]
+        for factor, items in part.groupby("factor"):
+            frame = rows.loc[items.entity_id]
+            before = bundle.predict_proba(frame)
+            after = probability_with_typical(bundle, frame, groups[factor])
+            assert np.all(sign * (before - after) > 0), (direction, factor)
+
+
+def test_worklist_respects_capacity_opt_outs_and_the_control_share(pipeline_run):
+    settings, _ = pipeline_run
+    over = query(
+        settings,
+        "select count(*) from (select w.rep_id, count(*) n, max(r.daily_call_capacity) cap "
+        "from marts.rpt_lead_worklist w join reference.sales_reps r using (rep_id) where route = 'sales_now' "
+        "group by 1 having count(*) > max(r.daily_call_capacity))",
+    )[0][0]
+    assert over == 0
+    assert query(settings, "select count(*) from marts.rpt_lead_worklist where route = 'sales_now' and is_do_not_call")[0][0] == 0
+    assert query(settings, "select count(*) from marts.rpt_lead_worklist where route = 'nurture' and is_do_not_email")[0][0] == 0
+    controls, queued, capacity = query(
+        settings,
+        "select count(*) filter (where is_control), count(*) filter (where route = 'sales_now'), "
+        "(select sum(daily_call_capacity) from reference.sales_reps) from marts.rpt_lead_worklist",
+    )[0]
+    assert controls == round(capacity * settings.control_share)
+    assert abs(controls / queued - settings.control_share) < 0.03
+    low_tier_calls = query(
+        settings, "select count(*) from marts.rpt_lead_worklist where route = 'sales_now' and tier in ('C', 'D') and not is_control"
+    )[0][0]
+    assert low_tier_calls == 0
+
+
+def test_segments_are_described_with_their_conversion(pipeline_run):
+    settings, _ = pipeline_run
+    rows = query(settings, "select leads, historical_conversion_rate, description, segments_in_run from marts.rpt_segments")
+    assert 3 <= len(rows) <= 6 and rows[0][3] == len(rows)
+    assert sum(r[0] for r in rows) == query(settings, "select count(*) from scores.lead_scores")[0][0]
+    assert all(r[2] and "on average" in r[2] for r in rows)
+
+
+@pytest.fixture(scope="module")
+def advancing_runs(tmp_path_factory):
+    """Two runs on advancing data: as of 2026-03-15, then on everything (to 2026-07-01)."""
+    settings = isolated_settings(tmp_path_factory.mktemp("advancing"))
+    simulation = SimulationConfig(leads=3_000, seed=17)
+    run_all(settings.with_overrides(observed_through="2026-03-15"), simulation, progress=lambda _m: None)
+    run_all(settings, simulation, progress=lambda _m: None)
+    return settings
+
+
+def test_monitoring_fills_after_two_runs_on_advancing_data(advancing_runs):
+    settings = advancing_runs
+    runs = query(settings, "select count(distinct scored_at), min(as_of_date), max(as_of_date) from scores.lead_score_history")[0]
+    assert runs[0] == 2 and str(runs[1]) == "2026-03-09" and str(runs[2]) == "2026-06-29"
+    deciles = query(
+        settings,
+        "select decile, leads, model_realised_rate, incumbent_realised_rate from marts.rpt_score_monitoring order by decile",
+    )
+    # only the March run has matured labels (its 90-day windows end before the data does)
+    assert [d[0] for d in deciles] == list(range(1, 11))
+    top_model, top_incumbent = deciles[0][2], deciles[0][3]
+    assert top_model > np.mean([d[2] for d in deciles])  # the model's top decile converts above average
+    assert top_incumbent >= 0
+    drift = query(settings, "select count(*), count(*) filter (where variable = 'score') from scores.score_drift")[0]
+    assert drift[0] > 10 and drift[1] == 2  # score and features, for both models, against the March run
