@@ -85,6 +85,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    from scorehouse.loader import LoadError, load_file
+
+    try:
+        report = load_file(_settings(args), args.source, Path(args.path),
+                           Path(args.mapping) if args.mapping else None)
+    except LoadError as error:
+        print(f"scorehouse load: error: {error}", file=sys.stderr)
+        return 2
+    if report.already_loaded:
+        print(f"{args.path}: already loaded into raw.{args.source}; nothing added")
+        return 0
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    print(f"{args.path} -> raw.{args.source}: {report.rows_read:,} rows read = {report.rows_loaded:,} loaded + "
+          f"{report.rows_rejected:,} rejected (see raw._load_rejects)")
+    for reason, count in report.reasons.items():
+        print(f"  rejected {count:,}: {reason}")
+    return 0
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from scorehouse.contract import generated_files
+
+    stale = []
+    for path, text in generated_files(_settings(args).project_root).items():
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current != text:
+            stale.append(path)
+            if args.write:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+    for path in stale:
+        print(f"{'wrote' if args.write else 'stale'}: {path}")
+    return 0 if (args.write or not stale) else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ml.registry import active_report
 
@@ -123,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--model", choices=["lead", "churn"], default="lead")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("load", help="load a CSV or Parquet export into raw.SOURCE, checked against the contract")
+    p.add_argument("source", help="raw table name, e.g. crm_leads (see docs/source_contract.md)")
+    p.add_argument("path")
+    p.add_argument("--mapping", help="YAML mapping of your column names, values and CSV dialect")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("contract", help="check (or --write) the source contract's generated doc and dbt macro")
+    p.add_argument("--write", action="store_true")
+    p.set_defaults(func=cmd_contract)
 
     p = sub.add_parser("report", help="print the path of the active model's HTML report")
     p.add_argument("--model", choices=["lead", "churn"], default="lead")
