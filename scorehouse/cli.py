@@ -106,6 +106,37 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load_flat(args: argparse.Namespace) -> int:
+    from ml.flat import run_flat
+
+    name = args.name or Path(args.path).stem.lower().replace("-", "_").replace(" ", "_")
+    result = run_flat(_settings(args), Path(args.path), args.id, args.label, name, args.created_at,
+                      tuple(args.keep_column or ()), progress=print)
+    print(f"{args.path}: {result.rows_read:,} rows read = {result.rows_used:,} used + {result.rows_rejected:,} rejected "
+          f"(raw.flat_{name}_rejects)")
+    print(f"evaluation: {result.evaluation}")
+    flagged = result.audit[result.audit.flagged_reason.notna()]
+    for row in flagged.itertuples():
+        print(f"  audit: {row.column_name}: {row.flagged_reason}{'' if row.is_excluded else ' (kept by request)'}")
+    best = result.metrics[result.winner]
+    print(f"model {result.model_version} ({result.winner}): ROC-AUC {best['roc_auc']:.3f}, PR-AUC {best['pr_auc']:.3f}")
+    print(f"tables: raw.flat_{name}, marts.fct_flat_{name}, scores.flat_{name}_scores, ml.leakage_audit")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from expectations.gates import GateFailure, run_gates
+
+    try:
+        results = run_gates(_settings(args), args.which)
+    except GateFailure as failure:
+        print(f"scorehouse validate: {failure}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"  {r.table:<40} passed ({r.checks} checks)")
+    return 0
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     from scorehouse.contract import generated_files
 
@@ -166,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--mapping", help="YAML mapping of your column names, values and CSV dialect")
     p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("load-flat", help="train and score a flat one-row-per-lead export (CSV or Parquet)")
+    p.add_argument("path")
+    p.add_argument("--id", required=True, help="the id column")
+    p.add_argument("--label", required=True, help="the outcome column (yes/no, 1/0, true/false)")
+    p.add_argument("--created-at", help="a creation date column: evaluate out of time instead of cross-validated")
+    p.add_argument("--name", help="name for the tables (default: the file name)")
+    p.add_argument("--keep-column", action="append", help="keep a column the leakage audit would exclude")
+    p.set_defaults(func=cmd_load_flat)
+
+    p = sub.add_parser("validate", help="run the Great Expectations gates on raw sources and score tables")
+    p.add_argument("--which", choices=["raw", "scores", "all"], default="all")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("contract", help="check (or --write) the source contract's generated doc and dbt macro")
     p.add_argument("--write", action="store_true")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from expectations.gates import run_gates
 from scorehouse.config import Settings
 from scorehouse.dbt import run_dbt
 from scorehouse.landing import land_raw
@@ -91,6 +92,7 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
     else:
         progress(f"[simulate] skipped: raw files already in {settings.raw_dir} (use --resimulate to replace them)")
     stages.run("land raw files", lambda: land_raw(settings, settings.raw_dir))
+    stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
     stages.run("dbt build (staging, intermediate, marts)", lambda: build_features(settings))
     for key, spec in MODELS.items():
         report.training[spec.name] = stages.run(
@@ -98,6 +100,7 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         )
     for key, spec in MODELS.items():
         stages.run(f"score {key}", lambda spec=spec: score_model(settings, spec, lambda m: progress(f"  {m}")))
+    stages.run("gates on score tables (Great Expectations)", lambda: run_gates(settings, "scores"))
     stages.run("dbt build (score marts)", lambda: build_reports(settings))
     report.rows = table_rows(settings)
     return report

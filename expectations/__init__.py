@@ -1,0 +1,1 @@
+"""Great Expectations gates on raw inputs and on score tables."""

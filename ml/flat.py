@@ -1,0 +1,221 @@
+"""Flat CRM export mode: one row per lead (or customer) with attributes and a label, through the warehouse.
+
+What time allows: a flat export has no event times, so nothing can prove a column was known before the
+outcome. scorehouse therefore (1) audits every column and excludes the ones that look filled in after the
+outcome, (2) evaluates with 5-fold stratified cross-validation — or, when a creation date is given, on the
+latest 20% of rows by that date — and (3) scores each row with a model that never saw that row
+(out-of-fold probabilities), so the scores are honest for the rows that trained the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.class_weight import compute_sample_weight
+
+from ml.features import ModelSpec
+from ml.leakage import audit
+from ml.pipeline import CANDIDATES, make_pipeline_for
+from ml.registry import ensure_registry
+from scorehouse.config import Settings
+from scorehouse.warehouse import connect
+from scoring.scores import to_score, to_tier
+
+POSITIVE = {"1", "yes", "y", "true", "t", "converted", "churned"}
+NEGATIVE = {"0", "no", "n", "false", "f", "not converted", "stayed"}
+FLAT_CANDIDATES = ("logistic_l1", "hist_gradient_boosting")
+
+
+@dataclass
+class FlatResult:
+    name: str
+    rows_read: int
+    rows_used: int
+    rows_rejected: int
+    evaluation: str
+    audit: pd.DataFrame
+    excluded: list[str]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # candidate -> roc_auc, pr_auc
+    metrics_with_flagged: dict[str, float] = field(default_factory=dict)
+    winner: str = ""
+    model_version: str = ""
+
+
+def _column_name(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", text.strip().lower()).strip("_") or "column"
+
+
+def _read(path: Path) -> pd.DataFrame:
+    import duckdb
+
+    with duckdb.connect() as con:
+        if path.suffix.lower() == ".parquet":
+            return con.execute(f"select * from read_parquet('{path}')").df()
+        return con.execute(f"select * from read_csv('{path}', all_varchar = true, header = true)").df()
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose non-blank values are (almost) all numbers become numbers; blanks become missing."""
+    out = frame.copy()
+    for column in out.columns:
+        text = out[column].astype(object).where(out[column].notna(), None)
+        text = text.map(lambda v: v.strip() if isinstance(v, str) else v).replace({"": None, "Select": None})
+        numbers = pd.to_numeric(text, errors="coerce")
+        filled = text.notna().sum()
+        out[column] = numbers if filled and numbers.notna().sum() >= 0.98 * filled else text
+    return out
+
+
+def _cv_predictions(candidate_name: str, spec: ModelSpec, frame: pd.DataFrame, y: np.ndarray, seed: int,
+                    threads: int) -> np.ndarray:
+    candidate = next(c for c in CANDIDATES if c.name == candidate_name)
+    out = np.zeros(len(frame))
+    for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(frame, y):
+        pipeline = make_pipeline_for(candidate, candidate.grid[-1], spec, seed, threads)
+        pipeline.fit(frame.iloc[train][list(spec.features)], y[train],
+                     model__sample_weight=compute_sample_weight("balanced", y[train]))
+        out[held] = pipeline.predict_proba(frame.iloc[held][list(spec.features)])[:, 1]
+    return out
+
+
+def _spec(name: str, frame: pd.DataFrame, columns: list[str]) -> ModelSpec:
+    numeric = tuple(c for c in columns if pd.api.types.is_numeric_dtype(frame[c]))
+    categorical = tuple(c for c in columns if c not in numeric)
+    return ModelSpec(name=f"flat_{name}", mart=f"marts.fct_flat_{name}", entity_key="entity_id", label="label",
+                     numeric=numeric, categorical=categorical)
+
+
+def run_flat(settings: Settings, path: Path, id_column: str, label_column: str, name: str,
+             created_at_column: str | None = None, keep_columns: tuple[str, ...] = (),
+             progress: Callable[[str], None] | None = None) -> FlatResult:
+    say = progress or (lambda _m: None)
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValueError(f"{path}: no such file, or it is empty")
+    raw = _read(path)
+    rows_read = len(raw)
+    raw.columns = [_column_name(c) for c in raw.columns]
+    id_col, label_col = _column_name(id_column), _column_name(label_column)
+    created_col = _column_name(created_at_column) if created_at_column else None
+    for wanted, given in ((id_col, id_column), (label_col, label_column)) + (((created_col, created_at_column),) if created_col else ()):
+        if wanted not in raw.columns:
+            raise ValueError(f"{path}: no column {given!r}; columns are: {', '.join(raw.columns)}")
+    raw = raw.loc[:, ~raw.columns.duplicated()]
+    label_text = raw[label_col].astype(str).str.strip().str.lower()
+    label = np.where(label_text.isin(POSITIVE), 1, np.where(label_text.isin(NEGATIVE), 0, -1))
+    rejects = pd.DataFrame({
+        "line": np.arange(len(raw)) + 2,
+        "reason": np.where(raw[id_col].isna() | (raw[id_col].astype(str).str.strip() == ""), f"missing id {id_column}",
+                  np.where(label < 0, f"label {label_column} is not a yes/no value", None)),
+    })
+    duplicated = raw[id_col].duplicated(keep="first") & rejects.reason.isna()
+    rejects.loc[duplicated, "reason"] = f"duplicate id {id_column}"
+    keep = rejects.reason.isna().to_numpy()
+    data = _typed(raw[keep].reset_index(drop=True))
+    y = label[keep]
+    data = data.rename(columns={id_col: "entity_id"})
+    data["entity_id"] = data["entity_id"].astype(str)
+    data["label"] = y
+    candidates = [c for c in data.columns if c not in ("entity_id", "label", label_col, created_col)]
+    report = audit(data, y, candidates, check_names=True)
+    keep_set = {_column_name(c) for c in keep_columns}
+    report["is_excluded"] = report.flagged_reason.notna() & ~report.column_name.isin(keep_set)
+    excluded = report.loc[report.is_excluded, "column_name"].tolist()
+    if excluded:
+        say(f"warning: leakage audit excluded {len(excluded)} column(s): {', '.join(excluded)} "
+            "(keep one with --keep-column)")
+    features = [c for c in candidates if c not in excluded]
+    spec = _spec(name, data, features)
+    result = FlatResult(name, rows_read, int(keep.sum()), int((~keep).sum()), "", report, excluded)
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    with connect(settings) as con:  # the flat table lands and becomes a mart like any other source
+        con.execute("create schema if not exists raw; create schema if not exists marts")
+        con.register("flat_raw", raw.assign(_loaded_at=now, _source_file=str(path), _source_line=np.arange(len(raw)) + 2))
+        con.execute(f"create or replace table raw.flat_{name} as select * from flat_raw")
+        con.register("flat_rejects", rejects[~keep].assign(source=f"flat_{name}", file=str(path)))
+        con.execute(f"create or replace table raw.flat_{name}_rejects as select source, file, line, reason from flat_rejects")
+        con.register("flat_mart", data)
+        con.execute(f"create or replace table marts.fct_flat_{name} as select * from flat_mart")
+
+    if created_col:
+        created = pd.to_datetime(data[created_col], errors="coerce")
+        cut = created.quantile(0.8)
+        result.evaluation = f"out of time: trained before {cut.date()}, tested on the latest 20% of rows by {created_at_column}"
+    else:
+        result.evaluation = "5-fold stratified cross-validation (no event times in a flat export)"
+    predictions = {}
+    for candidate in FLAT_CANDIDATES:
+        if created_col:
+            train, test = (created < cut).to_numpy(), (created >= cut).to_numpy()
+            c = next(x for x in CANDIDATES if x.name == candidate)
+            pipeline = make_pipeline_for(c, c.grid[-1], spec, settings.random_seed, settings.duckdb_threads)
+            pipeline.fit(data[train][list(spec.features)], y[train], model__sample_weight=compute_sample_weight("balanced", y[train]))
+            p, truth = pipeline.predict_proba(data[test][list(spec.features)])[:, 1], y[test]
+        else:
+            p, truth = _cv_predictions(candidate, spec, data, y, settings.random_seed, settings.duckdb_threads), y
+        predictions[candidate] = p
+        result.metrics[candidate] = {"roc_auc": float(roc_auc_score(truth, p)), "pr_auc": float(average_precision_score(truth, p))}
+        say(f"  {candidate}: ROC-AUC {result.metrics[candidate]['roc_auc']:.3f}  PR-AUC {result.metrics[candidate]['pr_auc']:.3f}")
+    result.winner = max(result.metrics, key=lambda k: result.metrics[k]["pr_auc"])
+    if excluded and not created_col:  # what the flagged columns would have added: the size of the leak
+        leaky_spec = _spec(name, data, candidates)
+        p = _cv_predictions(result.winner, leaky_spec, data, y, settings.random_seed, settings.duckdb_threads)
+        result.metrics_with_flagged = {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p))}
+        say(f"  with the flagged columns it would be ROC-AUC {result.metrics_with_flagged['roc_auc']:.3f}: that is leakage, not skill")
+
+    result.model_version = f"flat_{name}-{now:%Y%m%dT%H%M%S}"
+    folder = settings.models_dir / result.model_version
+    folder.mkdir(parents=True, exist_ok=True)
+    c = next(x for x in CANDIDATES if x.name == result.winner)
+    final = make_pipeline_for(c, c.grid[-1], spec, settings.random_seed, settings.duckdb_threads).fit(
+        data[list(spec.features)], y, model__sample_weight=compute_sample_weight("balanced", y))
+    joblib.dump({"spec": spec, "estimator": final, "excluded": excluded}, folder / "model.joblib")
+    metadata = {"evaluation": result.evaluation, "metrics": result.metrics, "excluded": excluded,
+                "metrics_with_flagged": result.metrics_with_flagged, "features": list(spec.features)}
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
+
+    if created_col:
+        scores_p = final.predict_proba(data[list(spec.features)])[:, 1]
+        score_note = "in-sample (out-of-time evaluation above)"
+    else:
+        scores_p = predictions[result.winner]  # out-of-fold: each row scored by a model that never saw it
+        score_note = "out-of-fold"
+    cutoffs = {t: float(np.quantile(scores_p, 1 - s)) for t, s in zip("ABC", (0.1, 0.3, 0.6))}
+    scores = pd.DataFrame({
+        "entity_id": data.entity_id, "scored_at": now, "model_version": result.model_version,
+        "probability": scores_p, "score": to_score(scores_p), "tier": to_tier(scores_p, cutoffs),
+    })
+    ensure_registry(settings)
+    with connect(settings) as con:
+        con.execute("begin transaction")
+        con.execute("update ml.model_registry set is_active = false where model_name = ?", [spec.name])
+        con.execute(
+            "insert into ml.model_registry (model_version, model_name, algorithm, trained_at, is_active, artifact_path, "
+            "horizon_days, threshold, test_roc_auc, test_pr_auc, promotion, metadata_json) "
+            "values (?, ?, ?, ?, true, ?, 0, 0.5, ?, ?, ?, ?)",
+            [result.model_version, spec.name, result.winner, now, str(folder / "model.joblib"),
+             result.metrics[result.winner]["roc_auc"], result.metrics[result.winner]["pr_auc"],
+             f"promoted: flat export ({result.evaluation}; scores are {score_note})", json.dumps(metadata)],
+        )
+        con.execute("""create table if not exists ml.leakage_audit (model_name varchar, audited_at timestamp,
+                       column_name varchar, single_column_auc double, flagged_reason varchar, is_excluded boolean)""")
+        con.execute("delete from ml.leakage_audit where model_name = ?", [spec.name])
+        con.register("audit_rows", report.assign(model_name=spec.name, audited_at=now))
+        con.execute("insert into ml.leakage_audit select model_name, audited_at, column_name, single_column_auc, "
+                    "flagged_reason, is_excluded from audit_rows")
+        con.execute("create schema if not exists scores")
+        con.register("flat_scores", scores)
+        con.execute(f"create or replace table scores.flat_{name}_scores as select * from flat_scores")
+        con.execute("commit")
+    return result

@@ -1,0 +1,58 @@
+"""Leakage audit: before training, every candidate column is checked, flagged columns are excluded by default.
+
+A column is flagged when
+- it is unique per row (an identifier: at best noise, at worst a proxy for when the row was created); or
+- alone it predicts the label almost perfectly (out-of-fold single-column ROC-AUC >= 0.95): real
+  signals are rarely that clean, columns written after the outcome often are; or
+- its name says it is filled in by sales after contact or describes the outcome (status, stage, tags,
+  quality or grade, profile, score/index from a vendor's post-contact model, last activity, converted,
+  won/lost, churn, cancelled) — only for flat exports, where no event times can prove otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+NEAR_PERFECT_AUC = 0.95
+POST_OUTCOME_NAME = re.compile(
+    r"(^|_)(status|stage|tags?|quality|grade|profile|asymmetrique|last_activity|last_notable_activity|notable|"
+    r"converted|conversion|won|lost|outcome|result|churn(ed)?|cancel(led|ation)?|closed)(_|$)"
+)
+
+
+def single_column_auc(values: pd.Series, y: np.ndarray, seed: int = 7) -> float:
+    """Out-of-fold ROC-AUC of one column alone (categories by their out-of-fold positive rate), folded to >= 0.5."""
+    if values.nunique(dropna=False) < 2:
+        return 0.5
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        x = values.astype(float).fillna(values.astype(float).median()).to_numpy()
+    else:
+        text = values.astype(object).where(values.notna(), "(missing)").astype(str).to_numpy()
+        x = np.zeros(len(values))
+        prior = y.mean()
+        for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(text, y):
+            rates = pd.Series(y[train]).groupby(text[train]).agg(["sum", "count"])
+            smoothed = (rates["sum"] + 10 * prior) / (rates["count"] + 10)
+            x[held] = pd.Series(text[held]).map(smoothed).fillna(prior).to_numpy()
+    auc = roc_auc_score(y, x)
+    return float(max(auc, 1 - auc))
+
+
+def audit(frame: pd.DataFrame, y: np.ndarray, columns: list[str], check_names: bool) -> pd.DataFrame:
+    rows = []
+    for column in columns:
+        auc = single_column_auc(frame[column], y)
+        reasons = []
+        if frame[column].nunique(dropna=True) == len(frame) and len(frame) > 50:
+            reasons.append("an identifier (unique per row), not a signal")
+        if auc >= NEAR_PERFECT_AUC:
+            reasons.append(f"near-perfect single predictor (ROC-AUC {auc:.3f})")
+        if check_names and POST_OUTCOME_NAME.search(column):
+            reasons.append("looks filled in after the outcome (its name)")
+        rows.append({"column_name": column, "single_column_auc": auc, "flagged_reason": "; ".join(reasons) or None})
+    return pd.DataFrame(rows)
