@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
-from tests.reference_features import _first_loaded, _norm, _plain, _same, _valid
+from tests.reference_features import _first_loaded, _norm, _plain, _valid, compare_rows
 
 
 def _month_starts_from(moment: datetime):
@@ -135,21 +135,4 @@ def compare_customers_with_mart(con: duckdb.DuckDBPyConnection, horizon_days: in
         f"select account_id, as_of_at, {', '.join(CUSTOMER_REFERENCE_COLUMNS)} from marts.fct_customer_features "
         "where account_id in (select account_id from wanted_accounts) order by account_id, as_of_at"
     ).df()
-    by_account = {a: g for a, g in mart.groupby("account_id")}
-    problems: list[str] = []
-    for account_id in account_ids:
-        expected = reference.as_of_dates(account_id)
-        rows = by_account.get(account_id)
-        actual = [] if rows is None else [pd.Timestamp(t).to_pydatetime() for t in rows["as_of_at"]]
-        if actual != expected:
-            problems.append(f"{account_id}: spine {len(actual)} rows, reference {len(expected)}")
-            continue
-        for record in ([] if rows is None else rows.to_dict("records")):
-            as_of = pd.Timestamp(record["as_of_at"]).to_pydatetime()
-            want = reference.row(account_id, as_of)
-            for column in CUSTOMER_REFERENCE_COLUMNS:
-                got = record[column]
-                got = got.item() if hasattr(got, "item") else got
-                if not _same(got, want[column]):
-                    problems.append(f"{account_id} @ {as_of:%Y-%m-%d}: {column} mart={got!r} reference={want[column]!r}")
-    return problems
+    return compare_rows(mart, "account_id", account_ids, CUSTOMER_REFERENCE_COLUMNS, reference.as_of_dates, reference.row)

@@ -262,6 +262,28 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def compare_rows(mart: pd.DataFrame, key: str, ids: list[str], columns: tuple[str, ...], as_of_dates, row) -> list[str]:
+    """Every difference between mart rows and a reference: the spine first, then each value of each row."""
+    problems: list[str] = []
+    by_id = {entity: group for entity, group in mart.groupby(key)}
+    for entity in ids:
+        expected = as_of_dates(entity)
+        rows = by_id.get(entity)
+        actual = [] if rows is None else [pd.Timestamp(t).to_pydatetime() for t in rows["as_of_at"]]
+        if actual != expected:
+            problems.append(f"{entity}: spine {len(actual)} rows, reference {len(expected)}")
+            continue
+        for record in ([] if rows is None else rows.to_dict("records")):
+            as_of = pd.Timestamp(record["as_of_at"]).to_pydatetime()
+            want = row(entity, as_of)
+            for column in columns:
+                got = record[column]
+                got = got.item() if hasattr(got, "item") else got
+                if not _same(got, want[column]):
+                    problems.append(f"{entity} @ {as_of:%Y-%m-%d}: {column} mart={got!r} reference={want[column]!r}")
+    return problems
+
+
 def compare_with_mart(con: duckdb.DuckDBPyConnection, horizon_days: int, lead_ids: list[str]) -> list[str]:
     """Every difference between the mart and the reference for the given leads, in words (empty = identical)."""
     reference = ReferenceLeadMart(con, horizon_days)
@@ -270,21 +292,7 @@ def compare_with_mart(con: duckdb.DuckDBPyConnection, horizon_days: int, lead_id
         f"select lead_id, as_of_at, {', '.join(REFERENCE_COLUMNS)} from marts.fct_lead_features "
         "where lead_id in (select lead_id from wanted_leads) order by lead_id, as_of_at"
     ).df()
-    problems: list[str] = []
-    by_lead = {lead: group for lead, group in mart.groupby("lead_id")}
-    for lead_id in lead_ids:
-        expected_dates = reference.as_of_dates(lead_id) if lead_id in reference.leads else []
-        rows = by_lead.get(lead_id)
-        actual_dates = [] if rows is None else [pd.Timestamp(t).to_pydatetime() for t in rows["as_of_at"]]
-        if actual_dates != expected_dates:
-            problems.append(f"{lead_id}: spine {len(actual_dates)} rows, reference {len(expected_dates)}")
-            continue
-        for record in ([] if rows is None else rows.to_dict("records")):
-            as_of = pd.Timestamp(record["as_of_at"]).to_pydatetime()
-            want = reference.row(lead_id, as_of)
-            for column in REFERENCE_COLUMNS:
-                got = record[column]
-                got = got.item() if hasattr(got, "item") else got
-                if not _same(got, want[column]):
-                    problems.append(f"{lead_id} @ {as_of:%Y-%m-%d}: {column} mart={got!r} reference={want[column]!r}")
-    return problems
+    return compare_rows(
+        mart, "lead_id", lead_ids, REFERENCE_COLUMNS,
+        lambda lead: reference.as_of_dates(lead) if lead in reference.leads else [], reference.row,
+    )
