@@ -49,7 +49,8 @@ class Candidate:
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate(
         "logistic_l1",
-        lambda p, seed, threads: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=p["C"], max_iter=2000),
+        lambda p, seed, threads: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=p["C"], max_iter=2000,
+                                                    random_state=seed),
         ({"C": 0.05}, {"C": 0.5}),
         scale=True,
     ),

@@ -1,0 +1,193 @@
+"""Benchmark harness: time each stage of the lead pipeline at a given scale, with peak memory and row rates,
+next to two reference points for the feature build:
+
+- the floor: hand-written DuckDB queries that scan each raw event table once and aggregate it straight to
+  the mart's (lead_id, as_of_date) grain — the least work any feature build of that grain must do;
+- a straightforward pandas implementation of the core lead features (merge events onto the spine, filter,
+  group), at the scales where it fits in memory.
+
+    python benchmarks/bench.py --leads 100000 [--pandas-max-leads 20000] [--json out.json]
+
+Prints a table and writes JSON. It is a script, not a test: figures vary with the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ml.features import LEAD_CONVERSION  # noqa: E402
+from ml.registry import ensure_registry  # noqa: E402
+from ml.train import train_model  # noqa: E402
+from scorehouse.config import Settings  # noqa: E402
+from scorehouse.dbt import run_dbt  # noqa: E402
+from scorehouse.landing import land_raw  # noqa: E402
+from scorehouse.simulate import SimulationConfig, simulate  # noqa: E402
+from scoring.batch import score_snapshot  # noqa: E402
+from scoring.tables import ensure_score_tables  # noqa: E402
+from scoring.writeback import write_scores  # noqa: E402
+
+
+class PeakMemory:
+    """Samples this process's resident memory (VmRSS) while a stage runs."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _rss_kb() -> int:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, self._rss_kb())
+            time.sleep(0.1)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, self._rss_kb())
+
+
+def _count(settings: Settings, sql: str) -> int:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return int(con.execute(sql).fetchall()[0][0])
+
+
+def floor_build(settings: Settings) -> int:
+    """One scan per raw event table, straight to (lead_id, first visible Monday) counts."""
+    events = {
+        "crm_activities": ("lead_id", "occurred_at"),
+        "marketing_touches": ("lead_id", "touched_at"),
+        "web_pages": ("user_id", '"timestamp"'),
+        "web_tracks": ("user_id", '"timestamp"'),
+        "crm_lead_status_history": ("lead_id", "changed_at"),
+    }
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create schema if not exists bench")
+        parts = []
+        for table, (lead, at) in events.items():
+            parts.append(
+                f"select {lead} as lead_id, date_trunc('week', greatest({at}, _loaded_at) + interval 6 day) as as_of_date, "
+                f"count(*) as events from raw.{table} where {lead} is not null group by all"
+            )
+        con.execute("create or replace table bench.floor as " + " union all ".join(parts))
+        return int(con.execute("select count(*) from bench.floor").fetchall()[0][0])
+
+
+def pandas_features(settings: Settings) -> int:
+    """The notebook way: merge every touch onto every spine row of its lead, filter by time, group."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        spine = con.execute("select lead_id, as_of_at from intermediate.int_lead_spine").df()
+        touches = con.execute("select lead_id, touch_type, page_type, event_at, _loaded_at from intermediate.int_touchpoints").df()
+    merged = spine.merge(touches, on="lead_id", how="left")
+    visible = merged[(merged.event_at <= merged.as_of_at) & (merged._loaded_at <= merged.as_of_at)]
+    age = (visible.as_of_at - visible.event_at).dt.total_seconds() / 86400
+    visible = visible.assign(
+        opened_30d=(visible.touch_type == "email_opened") & (age < 30),
+        pricing_30d=(visible.page_type == "pricing") & (age < 30),
+        meetings_90d=(visible.touch_type == "meeting") & (age < 90),
+    )
+    features = visible.groupby(["lead_id", "as_of_at"]).agg(
+        touchpoints_total=("event_at", "size"), last_touch_at=("event_at", "max"),
+        emails_opened_30d=("opened_30d", "sum"), pricing_page_views_30d=("pricing_30d", "sum"),
+        meetings_90d=("meetings_90d", "sum"),
+    )
+    return len(spine.merge(features.reset_index(), on=["lead_id", "as_of_at"], how="left"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--pandas-max-leads", type=int, default=20_000,
+                        help="run the pandas reference only up to this many leads (it must fit in memory)")
+    parser.add_argument("--json", help="write the figures here as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark warehouse")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="scorehouse-bench-"))
+    settings = Settings().with_overrides(warehouse_path=root / "bench.duckdb", raw_dir=root / "raw",
+                                         artifacts_dir=root / "artifacts")
+    rows: list[dict] = []
+
+    def stage(name: str, action, count_sql: str | None = None):
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            result = action()
+            seconds = time.perf_counter() - started
+        processed = _count(settings, count_sql) if count_sql else (result if isinstance(result, int) else None)
+        rows.append({"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_kb / 1024),
+                     "rows": processed, "rows_per_second": round(processed / seconds) if processed else None})
+        print(f"  {name:<38} {seconds:8.1f}s  peak {memory.peak_kb / 1024:7.0f} MB  rows {processed or '':>12}",
+              flush=True)
+        return result
+
+    print(f"benchmark at {args.leads:,} leads in {root}", flush=True)
+    stage("simulate", lambda: sum(simulate(SimulationConfig(leads=args.leads, seed=args.seed), settings.raw_dir).values()))
+    stage("land raw files", lambda: sum(land_raw(settings, settings.raw_dir).values()))
+    ensure_score_tables(settings)
+    ensure_registry(settings)
+    for layer in ("staging", "intermediate", "marts"):
+        stage(f"dbt run {layer}", lambda layer=layer: run_dbt(settings, "run", ["--select", layer, "--exclude",
+                                                                                 "source:scores+", "source:ml+"], quiet=True))
+    feature_rows = _count(settings, "select count(*) from marts.fct_lead_features")
+    rows[-1]["rows"] = feature_rows
+    stage("floor: one scan per event table", lambda: floor_build(settings))
+    if args.leads <= args.pandas_max_leads:
+        stage("pandas reference (core lead features)", lambda: pandas_features(settings))
+    stage("train lead model", lambda: train_model(settings, LEAD_CONVERSION) and None,
+          "select count(*) from marts.fct_lead_features where is_label_observed")
+    run = stage("score leads (with reasons)", lambda: score_snapshot(settings, LEAD_CONVERSION))
+    rows[-1]["rows"] = len(run.scores)
+    stage("write back", lambda: write_scores(settings, "lead_scores", "lead_score_history", run.scores,
+                                             "lead_conversion", run.reasons, run.segments, run.drift) or len(run.scores))
+
+    seconds = {r["stage"]: r["seconds"] for r in rows}
+    features = seconds["dbt run staging"] + seconds["dbt run intermediate"] + seconds["dbt run marts"]
+    summary = {
+        "leads": args.leads,
+        "feature_build_seconds": round(features, 1),
+        "floor_seconds": seconds["floor: one scan per event table"],
+        "feature_build_vs_floor": round(features / seconds["floor: one scan per event table"], 1),
+        "end_to_end_seconds_excluding_simulation": round(sum(seconds.values()) - seconds["simulate"]
+                                                         - seconds["floor: one scan per event table"]
+                                                         - seconds.get("pandas reference (core lead features)", 0), 1),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+    }
+    if "pandas reference (core lead features)" in seconds:
+        summary["pandas_vs_feature_build"] = round(seconds["pandas reference (core lead features)"] / features, 2)
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"stages": rows, "summary": summary}, indent=2))
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SCOREHOUSE_THREADS", str(os.cpu_count() or 2))
+    sys.exit(main())
