@@ -87,15 +87,15 @@ def floor_build(settings: Settings) -> int:
         "crm_lead_status_history": ("lead_id", "changed_at"),
     }
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("create schema if not exists bench")
+        con.execute("create schema if not exists reference_floor")
         parts = []
         for table, (lead, at) in events.items():
             parts.append(
                 f"select {lead} as lead_id, date_trunc('week', greatest({at}, _loaded_at) + interval 6 day) as as_of_date, "
                 f"count(*) as events from raw.{table} where {lead} is not null group by all"
             )
-        con.execute("create or replace table bench.floor as " + " union all ".join(parts))
-        return int(con.execute("select count(*) from bench.floor").fetchall()[0][0])
+        con.execute("create or replace table reference_floor.lead_events as " + " union all ".join(parts))
+        return int(con.execute("select count(*) from reference_floor.lead_events").fetchall()[0][0])
 
 
 def pandas_features(settings: Settings) -> int:
