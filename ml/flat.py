@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
 from ml.features import ModelSpec
-from ml.leakage import audit
+from ml.leakage import audit, record_audit
 from ml.pipeline import CANDIDATES, make_pipeline_for
 from ml.registry import ensure_registry
 from scorehouse.config import Settings
@@ -208,12 +208,7 @@ def run_flat(settings: Settings, path: Path, id_column: str, label_column: str, 
              result.metrics[result.winner]["roc_auc"], result.metrics[result.winner]["pr_auc"],
              f"promoted: flat export ({result.evaluation}; scores are {score_note})", json.dumps(metadata)],
         )
-        con.execute("""create table if not exists ml.leakage_audit (model_name varchar, audited_at timestamp,
-                       column_name varchar, single_column_auc double, flagged_reason varchar, is_excluded boolean)""")
-        con.execute("delete from ml.leakage_audit where model_name = ?", [spec.name])
-        con.register("audit_rows", report.assign(model_name=spec.name, audited_at=now))
-        con.execute("insert into ml.leakage_audit select model_name, audited_at, column_name, single_column_auc, "
-                    "flagged_reason, is_excluded from audit_rows")
+        record_audit(con, spec.name, now, report)
         con.execute("create schema if not exists scores")
         con.register("flat_scores", scores)
         con.execute(f"create or replace table scores.flat_{name}_scores as select * from flat_scores")

@@ -56,3 +56,18 @@ def audit(frame: pd.DataFrame, y: np.ndarray, columns: list[str], check_names: b
             reasons.append("looks filled in after the outcome (its name)")
         rows.append({"column_name": column, "single_column_auc": auc, "flagged_reason": "; ".join(reasons) or None})
     return pd.DataFrame(rows)
+
+
+AUDIT_DDL = """create schema if not exists ml;
+create table if not exists ml.leakage_audit (model_name varchar, audited_at timestamp, column_name varchar,
+    single_column_auc double, flagged_reason varchar, is_excluded boolean)"""
+
+
+def record_audit(con, model_name: str, audited_at, report: pd.DataFrame) -> None:
+    """Replace a model's rows in ml.leakage_audit with this audit."""
+    con.execute(AUDIT_DDL)
+    con.execute("delete from ml.leakage_audit where model_name = ?", [model_name])
+    con.register("audit_rows", report.assign(model_name=model_name, audited_at=audited_at))
+    con.execute("insert into ml.leakage_audit select model_name, audited_at, column_name, single_column_auc, "
+                "flagged_reason, is_excluded from audit_rows")
+    con.unregister("audit_rows")

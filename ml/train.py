@@ -4,6 +4,7 @@ champion/challenger promotion, registry rows, report."""
 from __future__ import annotations
 
 import platform
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -17,6 +18,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from ml.dataset import VALUE, load_labelled
 from ml.features import ModelSpec
+from ml.leakage import audit, record_audit
 from ml.metrics import calibration_points, decile_table, evaluate, threshold_curve
 from ml.pipeline import BASELINE, CANDIDATES, make_pipeline_for
 from ml.registry import ModelBundle, load_active, register, save_bundle
@@ -26,6 +28,7 @@ from ml.split import out_of_time_split
 from ml.thresholds import choose_threshold
 from scorehouse.config import Settings
 from scorehouse.ground_truth import truth_for_rows
+from scorehouse.warehouse import connect
 
 # Tier cut-offs are probability quantiles of the validation period: the first tier is the top 10%, the second the
 # next 20%, the third the next 30%, the last the rest.
@@ -111,6 +114,22 @@ def _champion_pr_auc(settings: Settings, spec: ModelSpec, test: pd.DataFrame) ->
     return champion.model_version, float(average_precision_score(test[spec.label].astype(int), proba))
 
 
+def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -> ModelSpec:
+    """Leakage audit before training: a column that alone predicts the label almost perfectly is excluded
+    (unless listed in SCOREHOUSE_KEEP_COLUMNS) and the audit is written to ml.leakage_audit."""
+    report = audit(fit, fit[spec.label].astype(int).to_numpy(), list(spec.features), check_names=False)
+    report["is_excluded"] = report.flagged_reason.notna() & ~report.column_name.isin(settings.keep_columns)
+    excluded = set(report.loc[report.is_excluded, "column_name"])
+    with connect(settings) as con:
+        record_audit(con, spec.name, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0), report)
+    if not excluded:
+        return spec
+    say(f"warning: leakage audit excluded {', '.join(sorted(excluded))} from {spec.name}")
+    keep = lambda columns: tuple(c for c in columns if c not in excluded)  # noqa: E731
+    return replace(spec, numeric=keep(spec.numeric), categorical=keep(spec.categorical), boolean=keep(spec.boolean),
+                   reason_groups=tuple((f, keep(cols)) for f, cols in spec.reason_groups if keep(cols)))
+
+
 def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> dict:
     """Select, fit, evaluate out of time, register and report one model; returns a summary."""
     say = progress or (lambda _msg: None)
@@ -122,6 +141,7 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
     for name, part in (("fit", fit), ("validation", validation), ("test", test)):
         if part[spec.label].nunique() < 2:
             raise ValueError(f"the {name} period has only one label class; more history is needed to train")
+    spec = _audited_spec(settings, spec, fit, say)
     development = frame[pd.to_datetime(dates) + pd.Timedelta(days=horizon) <= split.test_start]
     say(f"selecting {spec.name} on {len(development):,} development rows ({settings.cv_folds} rolling folds)")
     results = evaluate_candidates(development, spec, horizon, settings.random_seed, settings.duckdb_threads,

@@ -44,6 +44,9 @@ class Settings:
     control_share: float = field(default_factory=lambda: float(os.environ.get("SCOREHOUSE_CONTROL_SHARE", "0.05")))
     # Optional fixed high-water mark (ISO date): build, train and score as if the data ended then.
     observed_through: str | None = None
+    # Columns the leakage audit may flag but should keep (comma-separated in SCOREHOUSE_KEEP_COLUMNS).
+    keep_columns: tuple[str, ...] = field(default_factory=lambda: tuple(
+        c.strip() for c in os.environ.get("SCOREHOUSE_KEEP_COLUMNS", "").split(",") if c.strip()))
     # How the flag threshold is chosen on the validation period: f1, precision:P, recall:R or capacity:N.
     threshold_policy: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_THRESHOLD_POLICY", "f1"))
     # DuckDB resource limits, so a large build stays within a small machine.
