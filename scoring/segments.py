@@ -57,7 +57,7 @@ def segment_leads(snapshot: pd.DataFrame, history: pd.DataFrame, label: str, see
         means = members[columns].astype(float).mean()
         z = (means - overall) / spread
         top = z.abs().sort_values(ascending=False).head(3).index
-        words = [f"{'more' if z[c] > 0 else 'fewer'} {SEGMENT_COLUMNS[c]} ({means[c]:.1f} vs {overall[c]:.1f} on average)"
+        words = [f"{'higher' if z[c] > 0 else 'lower'} {SEGMENT_COLUMNS[c]} ({means[c]:.1f} vs {overall[c]:.1f} on average)"
                  for c in top]
         past = history[history_labels == segment]
         profile.append({
