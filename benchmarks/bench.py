@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from ml.features import LEAD_CONVERSION  # noqa: E402
 from ml.registry import ensure_registry  # noqa: E402

@@ -23,7 +23,7 @@ from ml.metrics import calibration_points, decile_table, evaluate, threshold_cur
 from ml.pipeline import BASELINE, CANDIDATES, make_pipeline_for
 from ml.registry import ModelBundle, load_active, register, save_bundle
 from ml.report import write_report
-from ml.selection import MAX_FOLD_ROWS, choose_winner, evaluate_candidates, fit_weighted
+from ml.selection import choose_winner, evaluate_candidates, fit_weighted
 from ml.split import out_of_time_split
 from ml.thresholds import choose_threshold
 from scorehouse.config import Settings
