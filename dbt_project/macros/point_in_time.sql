@@ -25,3 +25,34 @@
 {% macro churn_horizon_days() -%}
     {{ var('churn_horizon_days') | int }}
 {%- endmacro %}
+
+{#- The first moment a row was both real and in the warehouse: visible_at() holds from here on. -#}
+{% macro known_from(event_at, loaded_at) -%}
+    case when {{ event_at }} > {{ loaded_at }} then {{ event_at }} else {{ loaded_at }} end
+{%- endmacro %}
+
+{#-
+  The as-of spine shared by every mart: one row per entity per period start (`week` = Mondays, `month` = the 1st,
+  at 00:00) from the first period start at or after the entity became known, while it was not yet known to be
+  closed, up to the high-water mark. `entities` names a CTE with (<entity_key>, known_at, closed_known_at);
+  `observed` names a one-row CTE with observed_through.
+-#}
+{% macro as_of_spine(entities, entity_key, period, observed) -%}
+    select
+        {{ entities }}.{{ entity_key }},
+        cast(periods.as_of_at as date) as as_of_date,
+        cast(periods.as_of_at as timestamp) as as_of_at
+    from {{ entities }}
+    inner join (
+        select {{ dbt.dateadd(period, 'numbers.n', 'first_period.period_start') }} as as_of_at
+        from ({{ integers_to_9999() }}) as numbers
+        cross join (
+            select {{ dbt.date_trunc(period, 'min(known_at)') }} as period_start from {{ entities }}
+        ) as first_period
+        cross join {{ observed }}
+        where {{ dbt.dateadd(period, 'numbers.n', 'first_period.period_start') }} <= {{ observed }}.observed_through
+    ) as periods
+        on periods.as_of_at >= {{ entities }}.known_at
+    where {{ entities }}.known_at is not null
+        and ({{ entities }}.closed_known_at is null or periods.as_of_at < {{ entities }}.closed_known_at)
+{%- endmacro %}

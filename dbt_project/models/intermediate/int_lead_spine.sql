@@ -14,48 +14,25 @@ observed as (
     select lead_observed_through as observed_through from {{ ref('int_observed_through') }}
 ),
 
-numbers as (
-    {{ integers_to_9999() }}
-),
-
-lead_bounds as (
-    select
-        leads.lead_id,
-        case when leads.created_at > leads._loaded_at then leads.created_at else leads._loaded_at end as known_at
-    from leads
-),
-
 -- A lead closes, as far as the spine is concerned, once a terminal status has happened and been loaded.
 closed as (
-    select
-        lead_id,
-        min(case when changed_at > _loaded_at then changed_at else _loaded_at end) as closed_known_at
+    select lead_id, min({{ known_from('changed_at', '_loaded_at') }}) as closed_known_at
     from status_changes
     where is_terminal
     group by lead_id
 ),
 
-weeks as (
-    select {{ dbt.dateadd('week', 'numbers.n', 'first_week.week_start') }} as as_of_at
-    from numbers
-    cross join (
-        select {{ dbt.date_trunc('week', 'min(known_at)') }} as week_start from lead_bounds
-    ) as first_week
-    cross join observed
-    where {{ dbt.dateadd('week', 'numbers.n', 'first_week.week_start') }} <= observed.observed_through
+lead_bounds as (
+    select
+        leads.lead_id,
+        {{ known_from('leads.created_at', 'leads._loaded_at') }} as known_at,
+        closed.closed_known_at
+    from leads
+    left join closed on leads.lead_id = closed.lead_id
 ),
 
 final as (
-    select
-        lead_bounds.lead_id,
-        cast(weeks.as_of_at as date) as as_of_date,
-        cast(weeks.as_of_at as timestamp) as as_of_at
-    from lead_bounds
-    inner join weeks
-        on weeks.as_of_at >= lead_bounds.known_at
-    left join closed
-        on lead_bounds.lead_id = closed.lead_id
-    where closed.closed_known_at is null or weeks.as_of_at < closed.closed_known_at
+    {{ as_of_spine('lead_bounds', 'lead_id', 'week', 'observed') }}
 )
 
 select * from final

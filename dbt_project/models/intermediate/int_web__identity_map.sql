@@ -12,10 +12,10 @@ ranked as (
         anonymous_id,
         lead_id,
         identified_at,
-        case when identified_at > _loaded_at then identified_at else _loaded_at end as known_at,
+        {{ known_from('identified_at', '_loaded_at') }} as known_at,
         row_number() over (
             partition by anonymous_id
-            order by case when identified_at > _loaded_at then identified_at else _loaded_at end, identify_id
+            order by {{ known_from('identified_at', '_loaded_at') }}, identify_id
         ) as link_rank
     from identifies
 ),
