@@ -48,7 +48,9 @@ def audit(frame: pd.DataFrame, y: np.ndarray, columns: list[str], check_names: b
     for column in columns:
         auc = single_column_auc(frame[column], y)
         reasons = []
-        if frame[column].nunique(dropna=True) == len(frame) and len(frame) > 50:
+        # A continuous measurement may well differ on every row; an id-like column (text, integers) must not.
+        id_like = not pd.api.types.is_float_dtype(frame[column])
+        if id_like and frame[column].nunique(dropna=True) == len(frame) and len(frame) > 50:
             reasons.append("an identifier (unique per row), not a signal")
         if auc >= NEAR_PERFECT_AUC:
             reasons.append(f"near-perfect single predictor (ROC-AUC {auc:.3f})")

@@ -6,22 +6,45 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from ml.features import ModelSpec
 
 BASELINE = "logistic_l1"
+# Columns whose variance falls below this after encoding are dropped (near-constant: nothing to learn).
+NEAR_ZERO_VARIANCE = 1e-5
+# Rows a category needs before its own conversion rate outweighs the overall rate in its target encoding.
+TARGET_ENCODING_SMOOTHING = 50.0
 
 
 def _preprocessor(spec: ModelSpec, scale: bool) -> ColumnTransformer:
+    """Numbers imputed (with a missing-value indicator per column), low-cardinality categories one-hot encoded,
+    high-cardinality ones target-encoded.
+
+    Target encoding: each category becomes the label mean shrunk towards the overall rate (a category needs
+    about TARGET_ENCODING_SMOOTHING rows to count for half). During fit the encoding of every training row
+    comes from the other folds only (scikit-learn's cross fitting), so a row never sees its own label; the
+    folds are unshuffled over rows sorted by as-of date, so a lead's weekly rows mostly share a fold. A
+    column that is nearly one value per lead (company domain, the full journey path) is never target-encoded:
+    its encoding would identify the lead. The mart encodes the domain by frequency (colleagues_known), the
+    path enters as its individual steps, and page URLs as their content-topic shares.
+    """
     numeric_steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
     if scale:
         numeric_steps.append(StandardScaler())
+    encoded_steps = [
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        TargetEncoder(target_type="binary", smooth=TARGET_ENCODING_SMOOTHING, cv=StratifiedKFold(5)),
+    ]
+    if scale:
+        encoded_steps.append(StandardScaler())
     return ColumnTransformer(
         [
             ("numeric", make_pipeline(*numeric_steps), list(spec.numeric + spec.boolean)),
@@ -33,6 +56,7 @@ def _preprocessor(spec: ModelSpec, scale: bool) -> ColumnTransformer:
                 ),
                 list(spec.categorical),
             ),
+            *([("target_encoded", make_pipeline(*encoded_steps), list(spec.target_encoded))] if spec.target_encoded else []),
         ],
         verbose_feature_names_out=False,
     )
@@ -91,4 +115,8 @@ CANDIDATES: tuple[Candidate, ...] = (
 
 
 def make_pipeline_for(candidate: Candidate, params: dict[str, Any], spec: ModelSpec, seed: int, threads: int) -> Pipeline:
-    return Pipeline([("prepare", _preprocessor(spec, candidate.scale)), ("model", candidate.build(params, seed, threads))])
+    return Pipeline([
+        ("prepare", _preprocessor(spec, candidate.scale)),
+        ("drop_near_constant", VarianceThreshold(NEAR_ZERO_VARIANCE)),
+        ("model", candidate.build(params, seed, threads)),
+    ])

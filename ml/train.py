@@ -67,7 +67,7 @@ def baseline_values(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, object]:
     for column in spec.numeric:
         median = frame[column].median()
         values[column] = None if pd.isna(median) else float(median)
-    for column in spec.categorical + spec.boolean:
+    for column in spec.categorical + spec.boolean + spec.target_encoded:
         mode = frame[column].mode(dropna=True)
         values[column] = mode.iloc[0] if len(mode) else None
     return values
@@ -127,7 +127,7 @@ def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -
     say(f"warning: leakage audit excluded {', '.join(sorted(excluded))} from {spec.name}")
     keep = lambda columns: tuple(c for c in columns if c not in excluded)  # noqa: E731
     return replace(spec, numeric=keep(spec.numeric), categorical=keep(spec.categorical), boolean=keep(spec.boolean),
-                   reason_groups=tuple((f, keep(cols)) for f, cols in spec.reason_groups if keep(cols)))
+                   target_encoded=keep(spec.target_encoded), reason_groups=tuple((f, keep(cols)) for f, cols in spec.reason_groups if keep(cols)))
 
 
 def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> dict:

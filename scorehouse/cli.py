@@ -29,7 +29,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from scorehouse.simulate import simulate
 
     out = Path(args.out).resolve() if args.out else _settings(args).raw_dir
-    rows = simulate(SimulationConfig(leads=args.leads, seed=args.seed), out, progress=print)
+    rows = simulate(SimulationConfig(leads=args.leads, seed=args.seed, conversion_offset=args.conversion_offset), out,
+                    progress=print)
     for table, count in rows.items():
         print(f"  {table:<35} {count:>12,}")
     print(f"wrote {out}")
@@ -52,6 +53,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     build_features(settings)
     build_reports(settings)
     print(f"dbt build finished: {settings.warehouse_path}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from scorehouse.topics import refresh_page_topics
+
+    settings = _settings(args)
+    result = refresh_page_topics(settings, refit=args.refit)
+    action = "fitted and applied" if result.fitted else "applied the saved topic model"
+    print(f"content topics: {action}: {result.pages:,} page URLs in {result.topics} topics "
+          "(content.page_topics, content.content_topics); run `scorehouse build` to refresh the features")
     return 0
 
 
@@ -178,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leads", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", help="output folder (default: the raw folder)")
+    p.add_argument("--conversion-offset", type=float, default=0.0,
+                   help="added to every lead's conversion logit; about -2.4 gives ~1%% positive rows")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("land", help="load the raw folder's files into the warehouse's raw schema")
@@ -185,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="dbt build: staging, intermediate, marts and reports, with tests")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("topics", help="map page URLs to content topics (fits the topic model if there is none)")
+    p.add_argument("--refit", action="store_true", help="fit the topic model again on the pages seen so far")
+    p.set_defaults(func=cmd_topics)
 
     for name, func, text in (("train", cmd_train, "train and register a model"),
                              ("score", cmd_score, "score the latest snapshot and write score tables")):

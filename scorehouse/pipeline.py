@@ -64,10 +64,12 @@ def has_raw_files(raw_dir: Path) -> bool:
 def build_features(settings: Settings) -> None:
     from scoring.tables import ensure_score_tables
     from ml.registry import ensure_registry
+    from scorehouse.topics import refresh_page_topics
 
     # Score and registry tables exist (possibly empty) before dbt reads them as sources.
     ensure_score_tables(settings)
     ensure_registry(settings)
+    refresh_page_topics(settings)
     run_dbt(settings, "build", ["--exclude", *AFTER_SCORING], quiet=True)
 
 

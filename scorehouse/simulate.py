@@ -9,8 +9,14 @@ How conversion depends on the signals (documented in README, "The simulator"):
 every lead has hidden traits — intent, budget, whether a decision maker can be
 reached, firmographic fit — that set its probability of ever converting:
 
-    logit p = -2.9 + seniority + lead source + 0.6 fit + 0.9 intent
-              + 0.9 has_budget + 0.8 decision_maker + noise
+    logit p = -2.9 + offset + seniority + lead source + 0.6 fit + 0.9 intent
+              + 0.9 has_budget + 0.8 decision_maker + journey + noise
+
+`offset` (0 by default; about -2.4 gives ~1% positive rows) sets the base rate.
+`journey` is an order effect no count can see: some leads evaluate the product
+shortly after they arrive, viewing the pricing page and the demo page once each,
+in an order of their own. Pricing then demo adds +1.4 to the logit (they have
+seen the price and still want the demo); demo then pricing adds -0.6.
 
 Observable behaviour is driven by the same traits: intent raises the rate of
 web sessions, pricing/demo/trial page views, email opens and clicks, meetings
@@ -99,6 +105,17 @@ PERSONAL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com")
 PAGE_TYPES = ("home", "blog", "docs", "pricing", "demo", "free_trial", "webinar")
 PAGE_BASE_WEIGHT = (3.0, 3.0, 2.0, 1.0, 0.5, 0.4, 0.5)
 PAGE_INTENT_SLOPE = (0.0, 0.0, 0.2, 0.6, 0.8, 0.6, 0.2)
+# Blog and docs content themes; buying-stage themes (roi, migration, integrations) draw high-intent readers.
+CONTENT_THEMES = {
+    "security": ("security-zero-trust-checklist", "Security: a zero trust checklist"),
+    "analytics": ("analytics-dashboard-basics", "Analytics dashboard basics"),
+    "automation": ("workflow-automation-ideas", "Workflow automation ideas"),
+    "roi": ("roi-calculator-business-case", "ROI calculator: building the business case"),
+    "migration": ("migration-plan-switching-vendors", "Migration plan for switching vendors"),
+    "integrations": ("integrations-api-connectors-setup", "Integrations: API connectors setup"),
+}
+THEME_INTENT_SLOPE = (0.0, 0.0, 0.0, 0.7, 0.7, 0.5)
+JOURNEY_EFFECT = {"pricing_then_demo": 1.4, "demo_then_pricing": -0.6}
 FORMS = ("contact_sales", "demo_request", "ebook_download", "webinar_registration", "newsletter_signup")
 REPS = 12
 
@@ -114,6 +131,7 @@ class SimulationConfig:
     chunk_size: int = 25_000
     duplicate_share: float = 0.01
     late_load_share: float = 0.03
+    conversion_offset: float = 0.0  # added to every lead's conversion logit; about -2.4 gives ~1% positive rows
 
     @property
     def span_days(self) -> float:
@@ -280,15 +298,21 @@ def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, f
     decision_maker = rng.random(n) < np.asarray(DECISION_MAKER_SHARE)[seniority]
     do_not_email = rng.random(n) < 0.10
     do_not_call = rng.random(n) < 0.15
+    evaluates = rng.random(n) < _sigmoid(-0.7 + 0.7 * intent)
+    pricing_first = rng.random(n) < 0.5
+    journey = np.where(evaluates, np.where(pricing_first, JOURNEY_EFFECT["pricing_then_demo"],
+                                           JOURNEY_EFFECT["demo_then_pricing"]), 0.0)
 
     logit = (
         -2.9
+        + config.conversion_offset
         + np.asarray(SENIORITY_EFFECT)[seniority]
         + np.asarray(SOURCE_EFFECT)[source]
         + 0.6 * fit
         + 0.9 * intent
         + 0.9 * has_budget
         + 0.8 * decision_maker
+        + journey
         + rng.normal(0.0, 0.3, n)
     )
     p_convert = _sigmoid(logit)
@@ -314,6 +338,7 @@ def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, f
                 "has_budget": has_budget,
                 "decision_maker": decision_maker,
                 "fit": fit,
+                "journey_effect": journey,
                 "created_at": clock.ts(created),
                 "converted_at": _timestamps_or_null(clock, outcome_at, converts & (outcome_at < span)),
                 "disqualified_at": _timestamps_or_null(clock, outcome_at, disqualifies & (outcome_at < span)),
@@ -434,20 +459,42 @@ def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, f
     pre_owner = np.repeat(np.arange(n), pre_count)
     pre_t = created[pre_owner] - rng.uniform(0.05, 30.0, len(pre_owner))
     post_owner, post_t = _poisson_events(rng, created, life_end, 0.05 * np.exp(0.6 * intent))
-    sess_owner = np.concatenate([pre_owner, post_owner])
-    sess_t = np.concatenate([pre_t, post_t])
+    # The evaluation: one pricing and one demo page view, days apart, in the lead's own order.
+    eval_leads = np.flatnonzero(evaluates)
+    first_visit = created[eval_leads] + rng.uniform(0.5, 12.0, len(eval_leads))
+    second_visit = first_visit + rng.uniform(1.0, 10.0, len(eval_leads))
+    eval_owner = np.concatenate([eval_leads, eval_leads])
+    eval_t = np.concatenate([first_visit, second_visit])
+    eval_type = np.concatenate([np.where(pricing_first[eval_leads], 3, 4), np.where(pricing_first[eval_leads], 4, 3)])
+    keep = eval_t < life_end[eval_owner]
+    eval_owner, eval_t, eval_type = eval_owner[keep], eval_t[keep], eval_type[keep]
+    sess_owner = np.concatenate([pre_owner, post_owner, eval_owner])
+    sess_t = np.concatenate([pre_t, post_t, eval_t])
     sess_num = np.arange(len(sess_owner))
     pages_per = 1 + rng.poisson(1.5 + 0.5 * np.clip(intent[sess_owner], 0, None))
+    pages_per[len(pre_owner) + len(post_owner):] = 1
     page_sess = np.repeat(sess_num, pages_per)
     page_owner = sess_owner[page_sess]
     step = np.concatenate([np.arange(k) for k in pages_per]) if len(pages_per) else np.zeros(0, int)
     page_t = sess_t[page_sess] + step * rng.exponential(2.0 / 1440, len(page_sess)) + step / 1440
     weights = np.asarray(PAGE_BASE_WEIGHT)[None, :] * np.exp(np.outer(intent[page_owner], PAGE_INTENT_SLOPE))
     page_type = _choice_rows(rng, weights) if len(page_sess) else np.zeros(0, int)
+    is_eval_page = page_sess >= len(pre_owner) + len(post_owner)
+    page_type[is_eval_page] = eval_type
+    # An evaluator's first pricing and demo views are the evaluation itself: other views of those pages
+    # before it ends are documentation instead, so the order of the first views is the evaluation order.
+    evaluation_ends = np.full(n, -np.inf)
+    evaluation_ends[eval_leads] = second_visit
+    before_evaluation = ~is_eval_page & (page_t < evaluation_ends[page_owner]) & np.isin(page_type, (3, 4))
+    page_type[before_evaluation] = 2
+    theme_weights = np.exp(np.outer(intent[page_owner], THEME_INTENT_SLOPE))
+    theme = _choice_rows(rng, theme_weights) if len(page_sess) else np.zeros(0, int)
     identified = page_t >= created[page_owner]
+    theme_slugs = _sql_list(tuple(slug for slug, _ in CONTENT_THEMES.values()))
+    theme_titles = _sql_list(tuple(title for _, title in CONTENT_THEMES.values()))
     _write_events(
         writer, "web_pages", chunk, clock, lead_num, page_owner, page_t, span, rng,
-        {"page_type": page_type, "session_num": page_sess, "identified": identified,
+        {"page_type": page_type, "session_num": page_sess, "identified": identified, "theme": theme,
          "slug": rng.integers(0, 40, len(page_sess)), "utm": rng.random(len(page_sess)) < 0.2,
          "null_time": rng.random(len(page_sess)) < 0.0005},
         f"""printf('msg-p-%d-%012d', {chunk}, row_num) as message_id,
@@ -455,11 +502,12 @@ def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, f
             case when identified then printf('00Q%09d', lead_num) end as user_id,
             printf('sess-%d-%010d', {chunk}, session_num) as session_id,
             'https://www.example-saas.com' ||
-              ['/', '/blog/post-' || slug, '/docs/guide-' || slug, '/pricing', '/demo', '/free-trial',
+              ['/', '/blog/' || {theme_slugs}[theme + 1] || '-' || slug,
+               '/docs/' || {theme_slugs}[theme + 1] || '-guide-' || slug, '/pricing', '/demo', '/free-trial',
                '/webinars/session-' || (slug % 8)][page_type + 1]
               || case when utm then '?utm_source=newsletter' else '' end as url,
-            ['Home', 'Blog post ' || slug, 'Guide ' || slug, 'Pricing', 'Book a demo', 'Start your free trial',
-             'Webinar ' || (slug % 8)][page_type + 1] as title,
+            ['Home', {theme_titles}[theme + 1], 'Guide: ' || {theme_titles}[theme + 1], 'Pricing', 'Book a demo',
+             'Start your free trial', 'Webinar ' || (slug % 8)][page_type + 1] as title,
             case when null_time then null else event_at end as "timestamp", _loaded_at""",
     )
 

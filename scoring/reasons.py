@@ -33,11 +33,19 @@ def factor_contributions(bundle, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def top_factors(contributions: pd.DataFrame, k: int = 3, raising: bool = True) -> list[list[str]]:
-    """Per row, the k factors that raise (or lower) the probability most, strongest first."""
-    values = contributions.to_numpy() if raising else -contributions.to_numpy()
+    """Per row, the k factors that raise (or lower) the probability most, strongest first.
+
+    A row whose every effect is below MIN_CONTRIBUTION still gets its single strongest factor on the
+    side where that factor acts, so no score goes out without a reason."""
+    raw = contributions.to_numpy()
+    values = raw if raising else -raw
     names = np.asarray(contributions.columns)
     order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    strongest = np.abs(raw).argmax(axis=1) if raw.shape[1] else np.zeros(len(raw), int)
     out = []
-    for row, picks in zip(values, order):
-        out.append([str(names[j]) for j in picks if row[j] > MIN_CONTRIBUTION])
+    for i, (row, picks) in enumerate(zip(values, order)):
+        chosen = [str(names[j]) for j in picks if row[j] > MIN_CONTRIBUTION]
+        if not chosen and raw.shape[1] and np.abs(raw[i]).max() <= MIN_CONTRIBUTION and row[strongest[i]] > 0:
+            chosen = [str(names[strongest[i]])]
+        out.append(chosen)
     return out

@@ -181,7 +181,45 @@ def _country(r) -> str:
     return f"Based in {r['country_code']}" if isinstance(r["country_code"], str) else "Country unknown"
 
 
+def _journey(r) -> str:
+    steps = [r[f"journey_step_{i}"] for i in range(1, 6)]
+    path = " > ".join(str(step) for step in steps if isinstance(step, str)) or None
+    if bool(r["viewed_pricing_before_demo"]):
+        order = "Looked at pricing, then asked for the demo"
+    elif bool(r["viewed_demo_before_pricing"]):
+        order = "Saw the demo page before pricing"
+    else:
+        order = None
+    if order and path:
+        return f"{order} (path: {path.replace('_', ' ')})"
+    return order or (f"Journey so far: {path.replace('_', ' ')}" if path else "No journey steps yet")
+
+
+def _momentum(r) -> str:
+    week, before = int(_num(r["engaged_touches_7d"])), int(_num(r["engaged_touches_prev_30d"]))
+    trend = _num(r["engagement_trend"], 1.0)
+    direction = "rising" if trend > 1.2 else "falling" if trend < 0.8 else "steady"
+    return f"Engagement {direction}: {_plural(week, 'touch')} in the last 7 days, {before} in the 30 days before".replace(
+        "touchs", "touches")
+
+
+def _content(r) -> str:
+    downloads = int(_num(r["content_downloads_total"]))
+    shares = [_num(r[f"content_topic_{k}_share"]) for k in range(8)]
+    top = max(range(8), key=lambda k: shares[k])
+    text = f"{shares[top]:.0%} of page views on content topic {top}" if shares[top] > 0 else "No content read yet"
+    return text + (f", {_plural(downloads, 'content download')}" if downloads else "")
+
+
+def _profile(r) -> str:
+    return f"Profile {_num(r['profile_completeness']):.0%} complete"
+
+
 SENTENCES.update({
+    "journey": _journey,
+    "engagement_momentum": _momentum,
+    "content_interest": _content,
+    "profile": _profile,
     "pricing_interest": _pricing,
     "demo_trial_interest": _demo_trial,
     "web_engagement": _web,

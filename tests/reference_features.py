@@ -10,7 +10,9 @@ Rules (from DESIGN.md):
 - status and enrichment are read as of the date from history; ties: latest event time, then
   latest load, then the highest id;
 - the label counts conversions in (as_of, as_of + h] recorded by as_of + h, and exists only when
-  as_of + h <= the data's high-water mark.
+  as_of + h <= the data's high-water mark;
+- journey steps are the visible touches except emails sent, in the order they could be seen:
+  by max(event_at, _loaded_at), then event time, then id.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import math
+
 import duckdb
 import pandas as pd
 
 TERMINAL = {"converted", "disqualified"}
+PERSONAL_DOMAINS = {"gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com"}
+DECAY_WEIGHT = {"form_fill": 5.0, "meeting": 4.0, "call": 2.0, "email_clicked": 1.0, "email_opened": 0.5,
+                "marketing_touch": 0.5}
+HALF_LIFE_DAYS = 14
 
 
 def _norm(value) -> str | None:
@@ -91,6 +99,38 @@ class Touch:
     session_id: str | None = None
     decision_maker: bool | None = None
     budget: str | None = None
+    touch_id: str = ""
+    channel: str | None = None
+    form_name: str | None = None
+    url: str | None = None
+
+    @property
+    def known_at(self) -> datetime:
+        return max(self.event_at, self.loaded_at)
+
+    @property
+    def order(self) -> tuple:
+        return (self.known_at, self.event_at, self.touch_id)
+
+    @property
+    def step(self) -> str | None:
+        if self.kind == "marketing_touch":
+            return self.channel or "unknown_channel"
+        if self.kind == "page_view":
+            return f"{self.page_type}_page"
+        return None if self.kind == "email_sent" else self.kind
+
+    @property
+    def decay_weight(self) -> float:
+        if self.kind == "page_view":
+            return 3.0 if self.page_type in ("pricing", "demo", "free_trial") else 1.0
+        return DECAY_WEIGHT.get(self.kind, 0.0)
+
+
+def _path_of(url: str) -> str:
+    path = url.lower().split("://", 1)[-1]
+    path = path[path.index("/"):] if "/" in path else ""
+    return path.split("?", 1)[0].split("#", 1)[0]
 
 
 class ReferenceLeadMart:
@@ -163,18 +203,32 @@ class ReferenceLeadMart:
             self.touches[r["lead_id"]].append(Touch(
                 _norm(r["activity_type"]), r["occurred_at"], r["_loaded_at"],
                 decision_maker=_flag(r.get("decision_maker_reached")), budget=_norm(r.get("budget_status")),
+                touch_id=r["activity_id"],
             ))
         for r in pages:
             lead, loaded = web_owner(r)
             if lead is not None:
                 self.touches[lead].append(Touch("page_view", r["timestamp"], loaded, page_type=_page_type(r["url"]),
-                                                session_id=r.get("session_id")))
+                                                session_id=r.get("session_id"), touch_id=r["message_id"], url=r["url"]))
         for r in tracks:
             lead, loaded = web_owner(r)
             if lead is not None:
-                self.touches[lead].append(Touch("form_fill", r["timestamp"], loaded))
+                self.touches[lead].append(Touch("form_fill", r["timestamp"], loaded, touch_id=r["message_id"],
+                                                form_name=_norm(r.get("form_name"))))
         for r in touches:
-            self.touches[r["lead_id"]].append(Touch("marketing_touch", r["touched_at"], r["_loaded_at"]))
+            self.touches[r["lead_id"]].append(Touch("marketing_touch", r["touched_at"], r["_loaded_at"],
+                                                    touch_id=r["touch_id"], channel=_norm(r["channel"])))
+
+        # the fitted page -> topic map is an input of the build, like a seed
+        self.topic_of = dict(con.execute("select url, topic_id from content.page_topics").fetchall())
+        self.topic_count = 8
+
+        # leads by company domain, for colleagues_known
+        self.domain_leads = defaultdict(list)
+        for r in leads:
+            domain = str(r.get("company_domain") or "").strip().lower()
+            if domain and domain not in PERSONAL_DOMAINS:
+                self.domain_leads[domain].append((r["lead_id"], max(r["created_at"], r["_loaded_at"])))
 
         self.enrichment = defaultdict(list)
         for r in enrichment:
@@ -227,7 +281,7 @@ class ReferenceLeadMart:
             for s in self.statuses[lead_id]
         )
         employees = latest.get("employee_count") if latest else None
-        return {
+        return {**self.journey(lead_id, as_of, visible), **{
             "touchpoints_total": len(visible),
             "emails_opened_7d": count(7, lambda t: t.kind == "email_opened"),
             "emails_opened_30d": count(30, lambda t: t.kind == "email_opened"),
@@ -244,13 +298,87 @@ class ReferenceLeadMart:
             "employee_count": None if employees is None or pd.isna(employees) else int(employees),
             "is_label_observed": observed,
             "label_converted": (1 if converted else 0) if observed else None,
+        }}
+
+    def journey(self, lead_id: str, as_of: datetime, visible: list[Touch]) -> dict:
+        """The journey and engagement-dynamics columns, literally from the visible touches."""
+        steps = sorted((t for t in visible if t.step is not None), key=lambda t: t.order)
+        names = [t.step for t in steps]
+        pages = sorted((t for t in visible if t.kind == "page_view"), key=lambda t: t.order)
+        page_types = [t.page_type for t in pages]
+
+        def in_window(t: Touch, newer: int, older: int) -> bool:  # (as_of - older, as_of - newer]
+            return as_of - timedelta(days=older) < t.event_at <= as_of - timedelta(days=newer)
+
+        sessions: dict[str, list[Touch]] = defaultdict(list)
+        for t in pages:
+            if t.session_id is not None:
+                sessions[t.session_id].append(t)
+        session_minutes = [
+            (max(v.event_at for v in views) - min(v.event_at for v in views)).total_seconds() / 60 for views in sessions.values()
+        ]
+
+        def first_index(test) -> int | None:
+            return next((i for i, t in enumerate(steps) if test(t)), None)
+
+        pricing = first_index(lambda t: t.kind == "page_view" and t.page_type == "pricing")
+        demo = first_index(lambda t: t.kind == "page_view" and t.page_type == "demo")
+        form = first_index(lambda t: t.kind == "form_fill")
+        marketing = [t for t in steps if t.kind == "marketing_touch"]
+        lead = self.leads[lead_id]
+        domain = str(lead.get("company_domain") or "").strip().lower()
+        decayed = sum(t.decay_weight * 0.5 ** ((as_of - t.event_at).total_seconds() / 86400 / HALF_LIFE_DAYS)
+                      for t in visible)
+        topics = [self.topic_of.get(t.url) for t in pages]
+        row = {
+            "web_sessions_7d": len({t.session_id for t in pages if t.session_id and in_window(t, 0, 7)}),
+            "web_sessions_90d": len({t.session_id for t in pages if t.session_id and in_window(t, 0, 90)}),
+            "engaged_touches_7d": sum(1 for t in steps if in_window(t, 0, 7)),
+            "engaged_touches_prev_30d": sum(1 for t in steps if in_window(t, 7, 37)),
+            "engagement_score_decayed": decayed,
+            "content_downloads_total": sum(1 for t in visible if t.kind == "form_fill" and t.form_name == "ebook_download"),
+            "sessions_total": len(sessions),
+            "page_views_total": len(pages),
+            "avg_pages_per_session": len(pages) / len(sessions) if sessions else None,
+            "avg_session_minutes": sum(session_minutes) / len(sessions) if sessions else None,
+            "bounce_rate": sum(1 for v in sessions.values() if len(v) == 1) / len(sessions) if sessions else None,
+            "journey_path": " > ".join(names[:5]),
+            "last_journey_step": names[-1] if names else None,
+            "journey_steps_total": len(names),
+            "avg_days_between_steps": (
+                (max(t.event_at for t in steps) - min(t.event_at for t in steps)).total_seconds() / 86400 / (len(steps) - 1)
+                if len(steps) > 1 else None),
+            "touches_before_first_form_fill": form,
+            "viewed_pricing_before_demo": pricing is not None and demo is not None and pricing < demo,
+            "viewed_demo_before_pricing": pricing is not None and demo is not None and demo < pricing,
+            "transitions_pricing_to_demo": sum(1 for a, b in zip(page_types, page_types[1:]) if (a, b) == ("pricing", "demo")),
+            "transitions_blog_to_pricing_to_demo": sum(
+                1 for a, b, c in zip(page_types, page_types[1:], page_types[2:]) if (a, b, c) == ("blog", "pricing", "demo")),
+            "channels_seen": len({t.channel for t in marketing}),
+            "first_touch_channel": marketing[0].channel if marketing else None,
+            "landing_page_path": _path_of(pages[0].url) if pages else None,
+            "colleagues_known": sum(1 for other, known in self.domain_leads.get(domain, [])
+                                    if other != lead_id and known <= as_of),
         }
+        for i in range(5):
+            row[f"journey_step_{i + 1}"] = names[i] if i < len(names) else None
+        for k in range(self.topic_count):
+            row[f"content_topic_{k}_share"] = sum(1 for x in topics if x == k) / len(topics) if topics else None
+        return row
 
 
 REFERENCE_COLUMNS = (
     "touchpoints_total", "emails_opened_7d", "emails_opened_30d", "pricing_page_views_30d", "meetings_90d",
     "form_fills_90d", "web_sessions_30d", "days_since_last_touch", "days_since_created", "has_reached_decision_maker",
     "budget_status", "lifecycle_stage", "industry", "employee_count", "is_label_observed", "label_converted",
+    # journey and engagement dynamics
+    "web_sessions_7d", "web_sessions_90d", "engaged_touches_7d", "engaged_touches_prev_30d", "engagement_score_decayed",
+    "content_downloads_total", "sessions_total", "page_views_total", "avg_pages_per_session", "avg_session_minutes",
+    "bounce_rate", "journey_step_1", "journey_step_2", "journey_step_3", "journey_step_4", "journey_step_5",
+    "journey_path", "last_journey_step", "journey_steps_total", "avg_days_between_steps",
+    "touches_before_first_form_fill", "viewed_pricing_before_demo", "viewed_demo_before_pricing",
+    "transitions_pricing_to_demo", "transitions_blog_to_pricing_to_demo", "channels_seen", "first_touch_channel",
+    "landing_page_path", "colleagues_known", *(f"content_topic_{k}_share" for k in range(8)),
 )
 
 
@@ -259,6 +387,8 @@ def _same(a, b) -> bool:
     b_missing = b is None or (isinstance(b, float) and pd.isna(b)) or b is pd.NA
     if a_missing or b_missing:
         return a_missing and b_missing
+    if isinstance(a, float) or isinstance(b, float):  # sums of doubles: equal up to rounding
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
     return a == b
 
 

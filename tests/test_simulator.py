@@ -96,3 +96,34 @@ def test_exports_are_messy_like_real_ones(small):
         missing_titles = con.execute(f"select count(*) filter (where title is null) from {_table(out, 'crm_leads')}").fetchall()[0][0]
     assert spellings[0] > spellings[1]  # the same source spelled several ways
     assert duplicates > 0 and late > 0 and missing_titles > 0
+
+
+def test_journey_effect_follows_the_order_of_the_first_pricing_and_demo_views(small):
+    """Evaluators' first pricing and demo views happen in the order the ground truth rewards or penalises."""
+    out, _ = small
+    with duckdb.connect() as con:
+        orders = con.execute(f"""
+            with firsts as (
+                select user_id as lead_id,
+                       min(case when url like '%/pricing%' then "timestamp" end) as pricing_at,
+                       min(case when url like '%/demo%' then "timestamp" end) as demo_at
+                from {_table(out, 'web_pages')} where user_id is not null group by 1)
+            select t.journey_effect > 0 as pricing_first_in_truth, f.pricing_at < f.demo_at as pricing_first_seen,
+                   count(*) as leads
+            from firsts f join {_table(out, '_truth/lead_truth')} t using (lead_id)
+            where t.journey_effect <> 0 and f.pricing_at is not null and f.demo_at is not null
+            group by all""").fetchall()
+    agree = sum(n for truth, seen, n in orders if truth == seen)
+    disagree = sum(n for truth, seen, n in orders if truth != seen)
+    # Disagreement only where anonymous views before the lead existed were not yet stitched to it.
+    assert agree > 50 and disagree <= 0.05 * agree, orders
+
+
+def test_rare_setting_lowers_the_base_rate(tmp_path):
+    rows = {}
+    for offset in (0.0, -2.4):
+        out = tmp_path / f"raw{offset}"
+        simulate(SimulationConfig(leads=1500, seed=3, conversion_offset=offset), out)
+        with duckdb.connect() as con:
+            rows[offset] = con.execute(f"select avg(p_convert) from {_table(out, '_truth/lead_truth')}").fetchall()[0][0]
+    assert rows[-2.4] < rows[0.0] / 5

@@ -20,6 +20,7 @@ from tests.time_harness import (
     land,
     plant,
     rows_after,
+    share_topic_model,
 )
 
 END = datetime.fromisoformat(SimulationConfig().end)
@@ -57,6 +58,8 @@ def _build_pair(tmp_path, raw_dir, cut, seed, project=None):
     land(before, raw_dir, loaded_through=cut, extra_rows=extra)
     land(after, raw_dir, extra_rows=extra)
     build_feature_mart(before)
+    # Later data is built with the topic model fitted at the cut, as a production build after T would be.
+    share_topic_model(before, after)
     build_feature_mart(after)
     return before, after
 
@@ -123,14 +126,26 @@ LABEL_MACRO = "{% macro in_label_window(event_at, loaded_at, as_of_at, horizon_d
 LEAKS = {
     "load_time_ignored": (
         POINT_IN_TIME,
+        "case when {{ event_at }} > {{ loaded_at }} then {{ event_at }} else {{ loaded_at }} end",
+        "{{ event_at }}",
+        {"reference", "invariance", "dbt_unit_tests"},
+    ),
+    "load_time_ignored_in_lookups": (
+        POINT_IN_TIME,
         "({{ event_at }} <= {{ as_of_at }} and {{ loaded_at }} <= {{ as_of_at }})",
         "({{ event_at }} <= {{ as_of_at }})",
-        {"reference", "invariance", "dbt_unit_tests"},
+        {"reference", "dbt_unit_tests"},
     ),
     "trailing_window_one_day_too_wide": (
         POINT_IN_TIME,
-        "({{ event_at }} > {{ dbt.dateadd('day', -1 * days, as_of_at) }}",
-        "({{ event_at }} > {{ dbt.dateadd('day', -1 * days - 1, as_of_at) }}",
+        "{{ first_as_of_at_or_after(dbt.dateadd('day', days, event_at), period) }}",
+        "{{ first_as_of_at_or_after(dbt.dateadd('day', days + 1, event_at), period) }}",
+        {"reference", "dbt_unit_tests"},
+    ),
+    "journey_ordered_by_event_time_alone": (
+        "dbt_project/models/intermediate/int_lead_touch_events.sql",
+        "partition by lead_id, journey_step is not null order by known_at, event_at, touchpoint_id",
+        "partition by lead_id, journey_step is not null order by event_at, touchpoint_id",
         {"reference", "dbt_unit_tests"},
     ),
     "label_window_one_day_too_wide": (

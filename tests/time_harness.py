@@ -15,6 +15,7 @@ from scorehouse.config import Settings
 from scorehouse.dbt import run_dbt
 from scorehouse.landing import land_raw
 from scorehouse.simulate import RAW_TABLES
+from scorehouse.topics import refresh_page_topics
 from scoring.tables import ensure_score_tables
 
 # mart -> (entity key, its high-water mark column in int_observed_through, its label)
@@ -46,6 +47,7 @@ def build_feature_mart(settings: Settings) -> None:
     """Models only (no data tests): what the time tests compare is the data itself."""
     ensure_score_tables(settings)
     ensure_registry(settings)
+    refresh_page_topics(settings)
     run_dbt(settings, "run", ["--select", *(f"+{mart}" for mart in MARTS)], quiet=True)
 
 
@@ -229,3 +231,10 @@ def invariance_violations(before_cut: Settings, with_later_data: Settings, mart:
     if label_changed.any():
         problems.append(f"{label}: {int(label_changed.sum())} observed labels changed")
     return problems
+
+
+def share_topic_model(source: Settings, target: Settings) -> None:
+    """Give `target` the content topic model fitted in `source`, so both builds map pages alike."""
+    fitted = source.models_dir / "content_topics.joblib"
+    target.models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(fitted, target.models_dir / fitted.name)

@@ -54,3 +54,8 @@
     ) ranked
     where _copy_rank = 1
 {%- endmacro %}
+
+{#- Free-mail domains: a lead on one of these tells us nothing about its company. -#}
+{% macro is_personal_email_domain(domain) -%}
+    ({{ domain }} in ('gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com', 'icloud.com', 'aol.com'))
+{%- endmacro %}

@@ -56,3 +56,17 @@
     where {{ entities }}.known_at is not null
         and ({{ entities }}.closed_known_at is null or periods.as_of_at < {{ entities }}.closed_known_at)
 {%- endmacro %}
+
+{#-
+  The first as-of date (a period start at 00:00) at or after a timestamp. A row known at `ts` is visible
+  from this as-of on; an event at `ts` leaves a trailing window of `days` from the first as-of at or after
+  ts + days. Features built from these two dates are exact cumulative sums over the weekly spine.
+-#}
+{% macro first_as_of_at_or_after(ts, period='week') -%}
+    cast(case when {{ ts }} = {{ dbt.date_trunc(period, ts) }} then {{ dbt.date_trunc(period, ts) }}
+              else {{ dbt.dateadd(period, 1, dbt.date_trunc(period, ts)) }} end as date)
+{%- endmacro %}
+
+{% macro first_as_of_outside_window(event_at, days, period='week') -%}
+    {{ first_as_of_at_or_after(dbt.dateadd('day', days, event_at), period) }}
+{%- endmacro %}

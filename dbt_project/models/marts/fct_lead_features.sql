@@ -23,6 +23,10 @@ stages as (
     select * from {{ ref('int_lead_stage_asof') }}
 ),
 
+journey as (
+    select * from {{ ref('int_lead_journey_asof') }}
+),
+
 labels as (
     select * from {{ ref('int_lead_labels') }}
 ),
@@ -40,8 +44,15 @@ final as (
         firmographics.employee_count,
         {{ employee_band('firmographics.employee_count') }} as employee_band,
         firmographics.revenue_band,
-        leads.company_domain in ('gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com', 'icloud.com', 'aol.com')
-            as is_personal_email,
+        {{ is_personal_email_domain('leads.company_domain') }} as is_personal_email,
+        leads.city,
+        -- share of the lead's profile fields (title, company, domain, country, city) that were filled in
+        cast((case when leads.title is null then 0 else 1 end
+            + case when leads.company_name is null then 0 else 1 end
+            + case when leads.company_domain is null then 0 else 1 end
+            + case when leads.country_code is null then 0 else 1 end
+            + case when leads.city is null then 0 else 1 end) / 5.0 as double) as profile_completeness,
+        engagement.colleagues_known,
         -- sales state as known at the as-of time
         coalesce(stages.lifecycle_stage, 'new') as lifecycle_stage,
         engagement.has_reached_decision_maker,
@@ -78,6 +89,47 @@ final as (
         engagement.marketing_touches_30d,
         engagement.marketing_touches_90d,
         engagement.last_touch_at,
+        -- engagement dynamics
+        engagement.engaged_touches_7d,
+        engagement.engaged_touches_prev_30d,
+        engagement.engagement_trend,
+        engagement.engagement_score_decayed,
+        engagement.content_downloads_total,
+        engagement.days_since_trial_activity,
+        engagement.sessions_total,
+        engagement.page_views_total,
+        engagement.avg_pages_per_session,
+        engagement.avg_session_minutes,
+        engagement.bounce_rate,
+        -- the journey: order, path and where it started
+        journey.journey_step_1,
+        journey.journey_step_2,
+        journey.journey_step_3,
+        journey.journey_step_4,
+        journey.journey_step_5,
+        journey.journey_path,
+        engagement.last_journey_step,
+        engagement.journey_steps_total,
+        engagement.avg_days_between_steps,
+        journey.touches_before_first_form_fill,
+        journey.viewed_pricing_before_demo,
+        journey.viewed_demo_before_pricing,
+        engagement.transitions_blog_to_pricing,
+        engagement.transitions_docs_to_pricing,
+        engagement.transitions_pricing_to_demo,
+        engagement.transitions_demo_to_pricing,
+        engagement.transitions_pricing_to_free_trial,
+        engagement.transitions_webinar_to_demo,
+        engagement.transitions_blog_to_pricing_to_demo,
+        engagement.transitions_pricing_to_demo_to_free_trial,
+        engagement.channels_seen,
+        journey.first_touch_channel,
+        journey.first_touch_campaign,
+        journey.landing_page_path,
+        -- content topics: share of the lead's page views in each topic (content.content_topics names them)
+        {%- for k in range(var('content_topic_count') | int) %}
+        engagement.content_topic_{{ k }}_share,
+        {%- endfor %}
         -- label (NULL while the window is not fully observed)
         labels.label_horizon_days,
         labels.label_window_end_at,
@@ -86,6 +138,7 @@ final as (
     from spine
     inner join leads on spine.lead_id = leads.lead_id
     inner join engagement on spine.lead_id = engagement.lead_id and spine.as_of_date = engagement.as_of_date
+    inner join journey on spine.lead_id = journey.lead_id and spine.as_of_date = journey.as_of_date
     inner join labels on spine.lead_id = labels.lead_id and spine.as_of_date = labels.as_of_date
     left join firmographics on spine.lead_id = firmographics.lead_id and spine.as_of_date = firmographics.as_of_date
     left join stages on spine.lead_id = stages.lead_id and spine.as_of_date = stages.as_of_date

@@ -1,0 +1,92 @@
+{#-
+  The shape of a lead's journey as of each spine row: its first steps in order, where it came from, when it
+  first filled a form, and in which order it looked at pricing and the demo. Steps are numbered in the order
+  they could be seen (int_lead_touch_events), so a step shown at one as-of date stays the same step later:
+  each milestone is a per-lead fact that holds from its visible_from date on.
+-#}
+{%- set path_length = 5 -%}
+with spine as (
+    select * from {{ ref('int_lead_spine') }}
+),
+
+touch_events as (
+    select * from {{ ref('int_lead_touch_events') }}
+),
+
+milestones as (
+    select
+        lead_id,
+        {%- for i in range(1, path_length + 1) %}
+        max(case when step_number = {{ i }} then journey_step end) as step_{{ i }},
+        max(case when step_number = {{ i }} then visible_from end) as step_{{ i }}_from,
+        {%- endfor %}
+        min(case when touch_type = 'form_fill' then step_number end) as first_form_fill_step,
+        min(case when touch_type = 'form_fill' then visible_from end) as first_form_fill_from,
+        min(case when touch_type = 'page_view' and page_type = 'pricing' then step_number end) as first_pricing_step,
+        min(case when touch_type = 'page_view' and page_type = 'pricing' then visible_from end) as first_pricing_from,
+        min(case when touch_type = 'page_view' and page_type = 'demo' then step_number end) as first_demo_step,
+        min(case when touch_type = 'page_view' and page_type = 'demo' then visible_from end) as first_demo_from
+    from touch_events
+    where step_number is not null
+    group by lead_id
+),
+
+-- The first marketing touch and the first page, in the order they could be seen.
+firsts as (
+    select
+        lead_id,
+        touch_type,
+        channel,
+        campaign,
+        url,
+        visible_from,
+        row_number() over (partition by lead_id, touch_type order by known_at, event_at, touchpoint_id) as nth
+    from touch_events
+    where touch_type in ('marketing_touch', 'page_view')
+),
+
+first_touch as (
+    select lead_id, channel, campaign, visible_from from firsts where touch_type = 'marketing_touch' and nth = 1
+),
+
+landing_page as (
+    select
+        lead_id,
+        -- the path only: host, query string and fragment vary without changing the page
+        regexp_replace(regexp_replace(lower(url), '^[a-z]+://[^/]+', ''), '[?#].*$', '') as landing_page_path,
+        visible_from
+    from firsts
+    where touch_type = 'page_view' and nth = 1
+),
+
+final as (
+    select
+        spine.lead_id,
+        spine.as_of_date,
+        {%- for i in range(1, path_length + 1) %}
+        case when milestones.step_{{ i }}_from <= spine.as_of_date then milestones.step_{{ i }} end as journey_step_{{ i }},
+        {%- endfor %}
+        concat_ws(' > '
+            {%- for i in range(1, path_length + 1) %},
+            case when milestones.step_{{ i }}_from <= spine.as_of_date then milestones.step_{{ i }} end
+            {%- endfor %}
+        ) as journey_path,
+        case when milestones.first_form_fill_from <= spine.as_of_date
+            then cast(milestones.first_form_fill_step - 1 as {{ dbt.type_int() }}) end as touches_before_first_form_fill,
+        coalesce(
+            milestones.first_pricing_from <= spine.as_of_date and milestones.first_demo_from <= spine.as_of_date
+            and milestones.first_pricing_step < milestones.first_demo_step, false) as viewed_pricing_before_demo,
+        coalesce(
+            milestones.first_pricing_from <= spine.as_of_date and milestones.first_demo_from <= spine.as_of_date
+            and milestones.first_demo_step < milestones.first_pricing_step, false) as viewed_demo_before_pricing,
+        case when first_touch.visible_from <= spine.as_of_date then first_touch.channel end as first_touch_channel,
+        case when first_touch.visible_from <= spine.as_of_date then first_touch.campaign end as first_touch_campaign,
+        case when landing_page.visible_from <= spine.as_of_date then landing_page.landing_page_path end
+            as landing_page_path
+    from spine
+    left join milestones on spine.lead_id = milestones.lead_id
+    left join first_touch on spine.lead_id = first_touch.lead_id
+    left join landing_page on spine.lead_id = landing_page.lead_id
+)
+
+select * from final
