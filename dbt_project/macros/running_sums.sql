@@ -4,13 +4,9 @@
   `extreme_columns` the min/max ones, `values` and `extremes` map column -> SQL for this arm.
 -#}
 {% macro delta_arm(entity_key, week, columns, extreme_columns, values={}, extremes={}) -%}
+    {%- set selected = [entity_key ~ ' as ' ~ entity_key, week ~ ' as week'] -%}
+    {%- for column in columns -%}{%- do selected.append(values.get(column, '0') ~ ' as ' ~ column) -%}{%- endfor -%}
+    {%- for column in extreme_columns -%}{%- do selected.append(extremes.get(column, 'null') ~ ' as ' ~ column) -%}{%- endfor -%}
     select
-        {{ entity_key }} as {{ entity_key }},
-        {{ week }} as week,
-        {%- for column in columns %}
-        {{ values.get(column, '0') }} as {{ column }},
-        {%- endfor %}
-        {%- for column in extreme_columns %}
-        {{ extremes.get(column, 'null') }} as {{ column }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{ selected | join(',\n        ') }}
 {%- endmacro %}

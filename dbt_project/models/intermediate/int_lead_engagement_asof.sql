@@ -8,308 +8,32 @@
   them by lead and week, and taking running sums over the weeks gives exactly what a join of each as-of
   date to every touchpoint visible then would give (tests/reference_features.py checks this row by row).
 -#}
-{%- set windowed_counts = [
-    ('emails_opened', "touch_type = 'email_opened'", [7, 30, 90]),
-    ('emails_clicked', "touch_type = 'email_clicked'", [7, 30, 90]),
-    ('calls', "touch_type = 'call'", [30, 90]),
-    ('meetings', "touch_type = 'meeting'", [30, 90]),
-    ('page_views', "touch_type = 'page_view'", [30, 90]),
-    ('pricing_page_views', "touch_type = 'page_view' and page_type = 'pricing'", [7, 30, 90]),
-    ('demo_page_views', "touch_type = 'page_view' and page_type = 'demo'", [30, 90]),
-    ('free_trial_page_views', "touch_type = 'page_view' and page_type = 'free_trial'", [30, 90]),
-    ('form_fills', "touch_type = 'form_fill'", [30, 90]),
-    ('marketing_touches', "touch_type = 'marketing_touch'", [30, 90]),
-    ('engaged_touches', "journey_step is not null", [7]),
-] -%}
-{#- Running totals since the lead's first touch. -#}
-{%- set totals = [
-    ('touchpoints_total', "true"),
-    ('journey_steps_total', "journey_step is not null"),
-    ('page_views_total', "touch_type = 'page_view'"),
-    ('content_downloads_total', "touch_type = 'form_fill' and form_name = 'ebook_download'"),
-] -%}
-{#- Page-to-page transitions on the site, in the order they could be seen. -#}
-{%- set transitions = [
-    ('blog', 'pricing'), ('docs', 'pricing'), ('pricing', 'demo'), ('demo', 'pricing'),
-    ('pricing', 'free_trial'), ('webinar', 'demo'),
-] -%}
-{%- set three_step_transitions = [('blog', 'pricing', 'demo'), ('pricing', 'demo', 'free_trial')] -%}
-{#- Decay weights per kind of touch (strong buying signals weigh more) and the half-life in days. -#}
-{%- set decay_weight = "case
-        when touch_type = 'page_view' and page_type in ('pricing', 'demo', 'free_trial') then 3.0
-        when touch_type = 'page_view' then 1.0
-        when touch_type = 'form_fill' then 5.0
-        when touch_type = 'meeting' then 4.0
-        when touch_type = 'call' then 2.0
-        when touch_type = 'email_clicked' then 1.0
-        when touch_type = 'email_opened' then 0.5
-        when touch_type = 'marketing_touch' then 0.5
-        else 0.0 end" -%}
-{%- set half_life_microseconds = var('engagement_half_life_days') | float * 86400 * 1000000 -%}
-{#- Reference instant for the decay: sum w * 2^((event - ref)/h) once, scale by 2^((ref - as_of)/h) later.
-    Doubles hold this exactly enough for events within ~1000 half-lives of the reference. -#}
-{%- set decay_reference = "cast('2020-01-01' as timestamp)" -%}
-{%- set topic_count = var('content_topic_count') | int -%}
-
-{#- Every additive column the delta rows carry. -#}
-{%- set additive = [] -%}
-{%- for name, condition, windows in windowed_counts -%}{%- for days in windows -%}{%- do additive.append(name ~ '_' ~ days ~ 'd') -%}{%- endfor -%}{%- endfor -%}
-{%- for name, condition in totals -%}{%- do additive.append(name) -%}{%- endfor -%}
-{%- for a, b in transitions -%}{%- do additive.append('transitions_' ~ a ~ '_to_' ~ b) -%}{%- endfor -%}
-{%- for a, b, c in three_step_transitions -%}{%- do additive.append('transitions_' ~ a ~ '_to_' ~ b ~ '_to_' ~ c) -%}{%- endfor -%}
-{%- for k in range(topic_count) -%}{%- do additive.append('topic_' ~ k ~ '_views') -%}{%- endfor -%}
-{%- for column in ['engaged_touches_prev_30d', 'decay_mass', 'web_sessions_7d', 'web_sessions_30d', 'web_sessions_90d',
-                   'sessions_total', 'bounce_sessions', 'session_seconds', 'channels_seen', 'colleagues_known'] -%}
-{%- do additive.append(column) -%}
-{%- endfor -%}
-{#- Columns that are running minimums / maximums / last values rather than sums. -#}
-{%- set running_min = ['first_touch_at', 'first_step_at'] -%}
-{%- set running_max = ['last_touch_at', 'last_step_at', 'last_trial_activity_at', 'decision_maker_flag',
-                       'budget_confirmed_flag', 'no_budget_flag'] -%}
-
-{%- set extreme_columns = running_min + running_max + ['last_step'] -%}
-
+{%- set spec = lead_engagement_spec() -%}
+{%- set windowed_counts = spec['windowed_counts'] -%}
+{%- set transitions = spec['transitions'] -%}
+{%- set three_step_transitions = spec['three_step_transitions'] -%}
+{%- set decay_reference = spec['decay_reference'] -%}
+{%- set half_life_microseconds = spec['half_life_microseconds'] -%}
+{%- set topic_count = spec['topic_count'] -%}
 with spine as (
     select * from {{ ref('int_lead_spine') }}
 ),
 
-touch_events as (
-    select
-        *,
-        {%- for days in [7, 30, 90] %}
-        {{ first_as_of_outside_window('event_at', days) }} as leaves_{{ days }}d_at,
-        {%- endfor %}
-        -- the "previous 30 days" of the trend: the window (as_of - 37d, as_of - 7d]
-        greatest(visible_from, {{ first_as_of_outside_window('event_at', 7) }}) as enters_prev_30d_at,
-        {{ first_as_of_outside_window('event_at', 37) }} as leaves_prev_30d_at
-    from {{ ref('int_lead_touch_events') }}
+-- Each family is computed on its own (macros/lead_engagement.sql) and they meet at the spine row.
+{%- for family in ['windows', 'totals', 'sessions', 'extremes'] %}
+{{ family }} as (
+    select * from (
+        {{ lead_engagement_family(family) }}
+    ) as family_rows
 ),
-
--- What became visible per lead and week, grouped by the weeks the touches leave each window.
-weekly as (
-    select
-        lead_id,
-        visible_from,
-        leaves_7d_at,
-        leaves_30d_at,
-        leaves_90d_at,
-        enters_prev_30d_at,
-        leaves_prev_30d_at,
-        {%- for name, condition, windows in windowed_counts %}
-        sum(case when {{ condition }} then 1 else 0 end) as {{ name }},
-        {%- endfor %}
-        {%- for name, condition in totals %}
-        sum(case when {{ condition }} then 1 else 0 end) as {{ name }},
-        {%- endfor %}
-        {%- for a, b in transitions %}
-        sum(case when previous_page_type = '{{ a }}' and page_type = '{{ b }}' then 1 else 0 end)
-            as transitions_{{ a }}_to_{{ b }},
-        {%- endfor %}
-        {%- for a, b, c in three_step_transitions %}
-        sum(case when page_type_two_back = '{{ a }}' and previous_page_type = '{{ b }}' and page_type = '{{ c }}'
-            then 1 else 0 end) as transitions_{{ a }}_to_{{ b }}_to_{{ c }},
-        {%- endfor %}
-        {%- for k in range(topic_count) %}
-        sum(case when touch_type = 'page_view' and topic_id = {{ k }} then 1 else 0 end) as topic_{{ k }}_views,
-        {%- endfor %}
-        sum({{ decay_weight }} * exp(ln(2) * {{ dbt.datediff(decay_reference, 'event_at', 'microsecond') }}
-            / {{ half_life_microseconds }})) as decay_mass,
-        min(event_at) as first_touch_at,
-        max(event_at) as last_touch_at,
-        min(case when journey_step is not null then event_at end) as first_step_at,
-        max(case when journey_step is not null then event_at end) as last_step_at,
-        max(case when touch_type = 'page_view' and page_type = 'free_trial' then event_at end) as last_trial_activity_at,
-        max(case when is_decision_maker_reached then 1 else 0 end) as decision_maker_flag,
-        max(case when budget_status = 'confirmed' then 1 else 0 end) as budget_confirmed_flag,
-        max(case when budget_status = 'no_budget' then 1 else 0 end) as no_budget_flag,
-        max(step_number) as last_step_number
-    from touch_events
-    group by lead_id, visible_from, leaves_7d_at, leaves_30d_at, leaves_90d_at, enters_prev_30d_at, leaves_prev_30d_at
-),
-
--- The last journey step that became visible in each week.
-weekly_last_step as (
-    select lead_id, visible_from, journey_step as last_step
-    from touch_events
-    inner join (
-        select lead_id as last_lead_id, max(step_number) as last_number, visible_from as last_week
-        from touch_events
-        where step_number is not null
-        group by lead_id, visible_from
-    ) as last_steps
-        on touch_events.lead_id = last_steps.last_lead_id
-        and touch_events.visible_from = last_steps.last_week
-        and touch_events.step_number = last_steps.last_number
-),
-
--- A web session's views, grouped by the week they became visible, with what earlier weeks had shown.
-session_stages as (
-    select
-        lead_id,
-        session_id,
-        visible_from,
-        count(*) as views,
-        min(event_at) as first_view_at,
-        max(event_at) as last_view_at
-    from touch_events
-    where touch_type = 'page_view' and session_id is not null
-    group by lead_id, session_id, visible_from
-),
-
-session_history as (
-    select
-        *,
-        {%- for days in [7, 30, 90] %}
-        {{ first_as_of_outside_window('last_view_at', days) }} as leaves_{{ days }}d_at,
-        max({{ first_as_of_outside_window('last_view_at', days) }}) over earlier as covered_{{ days }}d_until,
-        {%- endfor %}
-        coalesce(sum(views) over earlier, 0) as views_before,
-        min(first_view_at) over earlier as started_before,
-        max(last_view_at) over earlier as ended_before,
-        min(first_view_at) over so_far as started_at,
-        max(last_view_at) over so_far as ended_at
-    from session_stages
-    window
-        earlier as (partition by lead_id, session_id order by visible_from rows between unbounded preceding and 1 preceding),
-        so_far as (partition by lead_id, session_id order by visible_from rows between unbounded preceding and current row)
-),
-
--- A session is in a trailing window while one of its visible views is; each stage adds only the weeks
--- that earlier stages of the same session did not already cover.
-session_windows as (
-    select
-        *,
-        {%- for days in [7, 30, 90] %}
-        greatest(visible_from, coalesce(covered_{{ days }}d_until, visible_from)) as adds_{{ days }}d_from,
-        {%- endfor %}
-        case when views_before + views = 1 then 1 else 0 end - case when views_before = 1 then 1 else 0 end
-            as bounce_change,
-        ({{ dbt.datediff('started_at', 'ended_at', 'microsecond') }}
-            - coalesce({{ dbt.datediff('started_before', 'ended_before', 'microsecond') }}, 0)) / 1e6 as seconds_change
-    from session_history
-),
-
-channel_firsts as (
-    select lead_id, min(visible_from) as visible_from
-    from touch_events
-    where touch_type = 'marketing_touch' and channel is not null
-    group by lead_id, channel
-),
-
--- Other leads from the same company domain (free-mail domains excluded), counted once they were known.
-lead_domains as (
-    select
-        lead_id,
-        company_domain,
-        {{ first_as_of_at_or_after(known_from('created_at', '_loaded_at')) }} as visible_from
-    from {{ ref('stg_crm__leads') }}
-    where company_domain is not null and not {{ is_personal_email_domain('company_domain') }}
-),
-
-colleague_arrivals as (
-    select me.lead_id, colleague.visible_from, count(*) as colleagues
-    from lead_domains as me
-    inner join lead_domains as colleague
-        on me.company_domain = colleague.company_domain and me.lead_id <> colleague.lead_id
-    group by me.lead_id, colleague.visible_from
-),
-
-deltas as (
-    {#- entering: every count and total, and the running extremes -#}
-    {%- set entering = {} -%}
-    {%- for name, condition, windows in windowed_counts -%}{%- for days in windows -%}
-    {#- a touch loaded after its window had passed never enters that window -#}
-    {%- do entering.update({name ~ '_' ~ days ~ 'd':
-        'case when leaves_' ~ days ~ 'd_at > visible_from then ' ~ name ~ ' else 0 end'}) -%}{%- endfor -%}{%- endfor -%}
-    {%- for column in additive -%}{%- if column in ['touchpoints_total', 'journey_steps_total', 'page_views_total',
-        'content_downloads_total', 'decay_mass'] or column.startswith('transitions_') or column.startswith('topic_') -%}
-    {%- do entering.update({column: column}) -%}{%- endif -%}{%- endfor -%}
-    {%- set extremes = {} -%}
-    {%- for column in running_min + running_max -%}{%- do extremes.update({column: column}) -%}{%- endfor %}
-    {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, entering, extremes) }}
-    from weekly
-    {%- for days in [7, 30, 90] %}
-    {%- set leaving = {} -%}
-    {%- for name, condition, windows in windowed_counts -%}{%- if days in windows -%}
-    {%- do leaving.update({name ~ '_' ~ days ~ 'd': '-' ~ name}) -%}{%- endif -%}{%- endfor %}
-    union all
-    {{ delta_arm('lead_id', 'leaves_' ~ days ~ 'd_at', additive, extreme_columns, leaving) }}
-    from weekly
-    where leaves_{{ days }}d_at > visible_from
-    {%- endfor %}
-    union all
-    {{ delta_arm('lead_id', 'enters_prev_30d_at', additive, extreme_columns, {'engaged_touches_prev_30d': 'engaged_touches'}) }}
-    from weekly
-    where leaves_prev_30d_at > enters_prev_30d_at
-    union all
-    {{ delta_arm('lead_id', 'leaves_prev_30d_at', additive, extreme_columns, {'engaged_touches_prev_30d': '-engaged_touches'}) }}
-    from weekly
-    where leaves_prev_30d_at > enters_prev_30d_at
-    union all
-    {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {}, {'last_step': 'last_step'}) }}
-    from weekly_last_step
-    union all
-    {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {
-        'sessions_total': 'case when views_before = 0 then 1 else 0 end',
-        'bounce_sessions': 'bounce_change',
-        'session_seconds': 'seconds_change'}) }}
-    from session_windows
-    {%- for days in [7, 30, 90] %}
-    union all
-    {{ delta_arm('lead_id', 'adds_' ~ days ~ 'd_from', additive, extreme_columns, {'web_sessions_' ~ days ~ 'd': '1'}) }}
-    from session_windows
-    where leaves_{{ days }}d_at > adds_{{ days }}d_from
-    union all
-    {{ delta_arm('lead_id', 'leaves_' ~ days ~ 'd_at', additive, extreme_columns, {'web_sessions_' ~ days ~ 'd': '-1'}) }}
-    from session_windows
-    where leaves_{{ days }}d_at > adds_{{ days }}d_from
-    {%- endfor %}
-    union all
-    {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {'channels_seen': '1'}) }}
-    from channel_firsts
-    union all
-    {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {'colleagues_known': 'colleagues'}) }}
-    from colleague_arrivals
-    union all
-    -- every spine row, so each as-of date has a place in the running sums
-    {{ delta_arm('lead_id', 'as_of_date', additive, extreme_columns, {}) }}
-    from spine
-),
-
-weeks as (
-    select
-        lead_id,
-        week,
-        {%- for column in additive %}
-        sum({{ column }}) as {{ column }},
-        {%- endfor %}
-        {%- for column in running_min %}
-        min({{ column }}) as {{ column }},
-        {%- endfor %}
-        {%- for column in running_max %}
-        max({{ column }}) as {{ column }},
-        {%- endfor %}
-        max(last_step) as last_step
-    from deltas
-    group by lead_id, week
-),
+{%- endfor %}
 
 running as (
-    select
-        lead_id,
-        week,
-        {%- for column in additive %}
-        sum({{ column }}) over so_far as {{ column }},
-        {%- endfor %}
-        {%- for column in running_min %}
-        min({{ column }}) over so_far as {{ column }},
-        {%- endfor %}
-        {%- for column in running_max %}
-        max({{ column }}) over so_far as {{ column }},
-        {%- endfor %}
-        last_value(last_step ignore nulls) over so_far as last_step
-    from weeks
-    window so_far as (partition by lead_id order by week rows between unbounded preceding and current row)
+    select *
+    from windows
+    inner join totals using (lead_id, as_of_date)
+    inner join sessions using (lead_id, as_of_date)
+    inner join extremes using (lead_id, as_of_date)
 ),
 
 final as (
@@ -374,7 +98,7 @@ final as (
             as content_topic_{{ k }}_share{{ ',' if not loop.last }}
         {%- endfor %}
     from spine
-    inner join running on spine.lead_id = running.lead_id and spine.as_of_date = running.week
+    inner join running on spine.lead_id = running.lead_id and spine.as_of_date = running.as_of_date
 )
 
 select * from final
