@@ -21,13 +21,11 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 
 from ml.dataset import load_labelled  # noqa: E402
@@ -56,12 +54,7 @@ def feature_sets() -> list[tuple[str, ModelSpec]]:
     content = CONTENT_NUMERIC
     encodings = (*ENCODED_NUMERIC, *ENCODED_HIGH_CARDINALITY)
 
-    def only(allowed: set[str]) -> ModelSpec:
-        keep = lambda columns: tuple(c for c in columns if c in allowed)  # noqa: E731
-        spec = LEAD_CONVERSION
-        return replace(spec, numeric=keep(spec.numeric), categorical=keep(spec.categorical), boolean=keep(spec.boolean),
-                       target_encoded=keep(spec.target_encoded))
-
+    only = LEAD_CONVERSION.restricted_to
     everything = set(LEAD_CONVERSION.features)
     foundation = everything - set(journey) - set(content) - set(encodings)
     return [

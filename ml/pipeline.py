@@ -70,6 +70,16 @@ class Candidate:
     scale: bool
 
 
+FOREST_GRID = ({"min_samples_leaf": 20}, {"min_samples_leaf": 60})
+
+
+def _forest(forest_class) -> Callable[[dict[str, Any], int, int], Any]:
+    """A tree ensemble (random forest or extra trees) with the shared size and feature sampling."""
+    return lambda p, seed, threads: forest_class(
+        n_estimators=120, min_samples_leaf=p["min_samples_leaf"], max_features="sqrt", n_jobs=threads,
+        random_state=seed)
+
+
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate(
         "logistic_l1",
@@ -78,22 +88,8 @@ CANDIDATES: tuple[Candidate, ...] = (
         ({"C": 0.05}, {"C": 0.5}),
         scale=True,
     ),
-    Candidate(
-        "random_forest",
-        lambda p, seed, threads: RandomForestClassifier(
-            n_estimators=120, min_samples_leaf=p["min_samples_leaf"], max_features="sqrt", n_jobs=threads,
-            random_state=seed),
-        ({"min_samples_leaf": 20}, {"min_samples_leaf": 60}),
-        scale=False,
-    ),
-    Candidate(
-        "extra_trees",
-        lambda p, seed, threads: ExtraTreesClassifier(
-            n_estimators=120, min_samples_leaf=p["min_samples_leaf"], max_features="sqrt", n_jobs=threads,
-            random_state=seed),
-        ({"min_samples_leaf": 20}, {"min_samples_leaf": 60}),
-        scale=False,
-    ),
+    Candidate("random_forest", _forest(RandomForestClassifier), FOREST_GRID, scale=False),
+    Candidate("extra_trees", _forest(ExtraTreesClassifier), FOREST_GRID, scale=False),
     Candidate(
         "hist_gradient_boosting",
         lambda p, seed, threads: HistGradientBoostingClassifier(

@@ -4,7 +4,6 @@ champion/challenger promotion, registry rows, report."""
 from __future__ import annotations
 
 import platform
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -125,9 +124,7 @@ def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -
     if not excluded:
         return spec
     say(f"warning: leakage audit excluded {', '.join(sorted(excluded))} from {spec.name}")
-    keep = lambda columns: tuple(c for c in columns if c not in excluded)  # noqa: E731
-    return replace(spec, numeric=keep(spec.numeric), categorical=keep(spec.categorical), boolean=keep(spec.boolean),
-                   target_encoded=keep(spec.target_encoded), reason_groups=tuple((f, keep(cols)) for f, cols in spec.reason_groups if keep(cols)))
+    return spec.restricted_to(set(spec.features) - excluded)
 
 
 def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> dict:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Content topics per warehouse; the lead mart's contract has one share column per topic, so it is fixed.
+CONTENT_TOPIC_COUNT = 8
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -71,6 +73,7 @@ class Settings:
             "churn_horizon_days": self.churn_horizon_days,
             "observed_through": self.observed_through,
             "control_share": self.control_share,
+            "content_topic_count": CONTENT_TOPIC_COUNT,
         }
 
     def dbt_env(self) -> dict[str, str]:

@@ -22,11 +22,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
-from scorehouse.config import Settings
+from scorehouse.config import CONTENT_TOPIC_COUNT, Settings
 from scorehouse.warehouse import connect, table_exists
 
-# Fixed, because the feature mart's contract names one share column per topic.
-TOPIC_COUNT = 8
+TOPIC_COUNT = CONTENT_TOPIC_COUNT
 SCHEMA = "content"
 _WORDS = re.compile(r"[a-z]{3,}")
 _HOST = re.compile(r"^[a-z]+://[^/]+")

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from ml.features import CONTENT_TOPIC_SHARES
+
 
 def _num(value, default: float = 0.0) -> float:
     return default if value is None or pd.isna(value) else float(value)
@@ -205,8 +207,8 @@ def _momentum(r) -> str:
 
 def _content(r) -> str:
     downloads = int(_num(r["content_downloads_total"]))
-    shares = [_num(r[f"content_topic_{k}_share"]) for k in range(8)]
-    top = max(range(8), key=lambda k: shares[k])
+    shares = [_num(r[column]) for column in CONTENT_TOPIC_SHARES]
+    top = max(range(len(shares)), key=lambda k: shares[k])
     text = f"{shares[top]:.0%} of page views on content topic {top}" if shares[top] > 0 else "No content read yet"
     return text + (f", {_plural(downloads, 'content download')}" if downloads else "")
 

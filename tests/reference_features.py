@@ -26,6 +26,8 @@ import math
 import duckdb
 import pandas as pd
 
+from scorehouse.config import CONTENT_TOPIC_COUNT
+
 TERMINAL = {"converted", "disqualified"}
 PERSONAL_DOMAINS = {"gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com"}
 DECAY_WEIGHT = {"form_fill": 5.0, "meeting": 4.0, "call": 2.0, "email_clicked": 1.0, "email_opened": 0.5,
@@ -221,7 +223,7 @@ class ReferenceLeadMart:
 
         # the fitted page -> topic map is an input of the build, like a seed
         self.topic_of = dict(con.execute("select url, topic_id from content.page_topics").fetchall())
-        self.topic_count = 8
+        self.topic_count = CONTENT_TOPIC_COUNT
 
         # leads by company domain, for colleagues_known
         self.domain_leads = defaultdict(list)
@@ -378,7 +380,7 @@ REFERENCE_COLUMNS = (
     "journey_path", "last_journey_step", "journey_steps_total", "avg_days_between_steps",
     "touches_before_first_form_fill", "viewed_pricing_before_demo", "viewed_demo_before_pricing",
     "transitions_pricing_to_demo", "transitions_blog_to_pricing_to_demo", "channels_seen", "first_touch_channel",
-    "landing_page_path", "colleagues_known", *(f"content_topic_{k}_share" for k in range(8)),
+    "landing_page_path", "colleagues_known", *(f"content_topic_{k}_share" for k in range(CONTENT_TOPIC_COUNT)),
 )
 
 

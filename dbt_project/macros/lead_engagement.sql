@@ -67,7 +67,9 @@
 {%- do return({'windowed_counts': windowed_counts, 'totals': totals, 'decay_weight': decay_weight, 'all_additive': all_additive, 'all_running_min': all_running_min, 'all_running_max': all_running_max, 'transitions': transitions, 'three_step_transitions': three_step_transitions, 'decay_reference': decay_reference, 'half_life_microseconds': half_life_microseconds, 'topic_count': topic_count}) -%}
 {%- endmacro %}
 
-{% macro lead_engagement_family(family) -%}
+{#- The CTEs every family reads, written once per model: the spine, the touches with their window exit
+    dates, what became visible per lead and week, sessions, channels and colleagues. -#}
+{% macro lead_engagement_sources() -%}
 {%- set spec = lead_engagement_spec() -%}
 {%- set windowed_counts = spec['windowed_counts'] -%}
 {%- set totals = spec['totals'] -%}
@@ -77,27 +79,7 @@
 {%- set half_life_microseconds = spec['half_life_microseconds'] -%}
 {%- set decay_reference = spec['decay_reference'] -%}
 {%- set topic_count = spec['topic_count'] -%}
-{%- set all_additive = spec['all_additive'] -%}
-{%- set all_running_min = spec['all_running_min'] -%}
-{%- set all_running_max = spec['all_running_max'] -%}
-{#- This family's share of the columns: each family is its own group-by and window, so the widest
-    intermediate state holds a fraction of the columns (one query over all of them did not fit in 8 GB
-    at 100,000 leads). -#}
-{%- set families = {
-    'windows': [],
-    'totals': [],
-    'sessions': ['web_sessions_7d', 'web_sessions_30d', 'web_sessions_90d', 'sessions_total', 'bounce_sessions',
-                 'session_seconds'],
-} -%}
-{%- for name, condition, windows in windowed_counts -%}{%- for days in windows -%}{%- do families['windows'].append(name ~ '_' ~ days ~ 'd') -%}{%- endfor -%}{%- endfor -%}
-{%- do families['windows'].append('engaged_touches_prev_30d') -%}
-{%- for column in all_additive -%}{%- if column not in families['windows'] and column not in families['sessions'] -%}{%- do families['totals'].append(column) -%}{%- endif -%}{%- endfor -%}
-{%- set additive = families.get(family, []) -%}
-{%- set running_min = all_running_min if family == 'extremes' else [] -%}
-{%- set running_max = all_running_max if family == 'extremes' else [] -%}
-{%- set extreme_columns = running_min + running_max + (['last_step'] if family == 'extremes' else []) -%}
-
-with spine as (
+spine as (
     select * from {{ ref('int_lead_spine') }}
 ),
 
@@ -157,17 +139,14 @@ weekly as (
 
 -- The last journey step that became visible in each week.
 weekly_last_step as (
-    select lead_id, visible_from, journey_step as last_step
-    from touch_events
-    inner join (
-        select lead_id as last_lead_id, max(step_number) as last_number, visible_from as last_week
-        from touch_events
-        where step_number is not null
+    select last_steps.lead_id, last_steps.visible_from, touch_events.journey_step as last_step
+    from (
+        select lead_id, visible_from, max(last_step_number) as last_step_number
+        from weekly
         group by lead_id, visible_from
     ) as last_steps
-        on touch_events.lead_id = last_steps.last_lead_id
-        and touch_events.visible_from = last_steps.last_week
-        and touch_events.step_number = last_steps.last_number
+    inner join touch_events
+        on touch_events.lead_id = last_steps.lead_id and touch_events.step_number = last_steps.last_step_number
 ),
 
 -- A web session's views, grouped by the week they became visible, with what earlier weeks had shown.
@@ -240,9 +219,34 @@ colleague_arrivals as (
     inner join lead_domains as colleague
         on me.company_domain = colleague.company_domain and me.lead_id <> colleague.lead_id
     group by me.lead_id, colleague.visible_from
-),
+)
+{%- endmacro %}
 
-deltas as (
+{#- One family's running sums, per spine row; reads the CTEs of lead_engagement_sources(). -#}
+{% macro lead_engagement_family(family) -%}
+{%- set spec = lead_engagement_spec() -%}
+{%- set windowed_counts = spec['windowed_counts'] -%}
+{%- set all_additive = spec['all_additive'] -%}
+{%- set all_running_min = spec['all_running_min'] -%}
+{%- set all_running_max = spec['all_running_max'] -%}
+{#- This family's share of the columns: each family is its own group-by and window, so the widest
+    intermediate state holds a fraction of the columns (one query over all of them did not fit in 8 GB
+    at 100,000 leads). -#}
+{%- set families = {
+    'windows': [],
+    'totals': [],
+    'sessions': ['web_sessions_7d', 'web_sessions_30d', 'web_sessions_90d', 'sessions_total', 'bounce_sessions',
+                 'session_seconds'],
+} -%}
+{%- for name, condition, windows in windowed_counts -%}{%- for days in windows -%}{%- do families['windows'].append(name ~ '_' ~ days ~ 'd') -%}{%- endfor -%}{%- endfor -%}
+{%- do families['windows'].append('engaged_touches_prev_30d') -%}
+{%- for column in all_additive -%}{%- if column not in families['windows'] and column not in families['sessions'] -%}{%- do families['totals'].append(column) -%}{%- endif -%}{%- endfor -%}
+{%- set additive = families.get(family, []) -%}
+{%- set running_min = all_running_min if family == 'extremes' else [] -%}
+{%- set running_max = all_running_max if family == 'extremes' else [] -%}
+{%- set extreme_columns = running_min + running_max + (['last_step'] if family == 'extremes' else []) -%}
+
+with deltas as (
     {#- entering: every count and total, and the running extremes -#}
     {%- set entering = {} -%}
     {%- for name, condition, windows in windowed_counts -%}{%- for days in windows -%}
@@ -317,7 +321,6 @@ deltas as (
 weeks as (
     select
         lead_id,
-        week,
         {#- doubles (8 bytes, exact for counts below 2^53) keep the running sums' memory down -#}
         {%- for column in additive %}
         cast(sum({{ column }}) as double) as {{ column }},
@@ -331,7 +334,7 @@ weeks as (
         {%- if family == 'extremes' %}
         max(last_step) as last_step,
         {%- endif %}
-        lead_id as _lead
+        week
     from deltas
     group by lead_id, week
 ),

@@ -15,9 +15,7 @@
 {%- set decay_reference = spec['decay_reference'] -%}
 {%- set half_life_microseconds = spec['half_life_microseconds'] -%}
 {%- set topic_count = spec['topic_count'] -%}
-with spine as (
-    select * from {{ ref('int_lead_spine') }}
-),
+with {{ lead_engagement_sources() }},
 
 -- Each family is computed on its own (macros/lead_engagement.sql) and they meet at the spine row.
 {%- for family in ['windows', 'totals', 'sessions', 'extremes'] %}

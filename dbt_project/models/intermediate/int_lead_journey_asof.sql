@@ -25,38 +25,31 @@ milestones as (
         min(case when touch_type = 'page_view' and page_type = 'pricing' then step_number end) as first_pricing_step,
         min(case when touch_type = 'page_view' and page_type = 'pricing' then visible_from end) as first_pricing_from,
         min(case when touch_type = 'page_view' and page_type = 'demo' then step_number end) as first_demo_step,
-        min(case when touch_type = 'page_view' and page_type = 'demo' then visible_from end) as first_demo_from
+        min(case when touch_type = 'page_view' and page_type = 'demo' then visible_from end) as first_demo_from,
+        min(case when touch_type = 'marketing_touch' then step_number end) as first_marketing_step,
+        min(case when touch_type = 'page_view' then step_number end) as first_page_step
     from touch_events
     where step_number is not null
     group by lead_id
 ),
 
--- The first marketing touch and the first page, in the order they could be seen.
-firsts as (
-    select
-        lead_id,
-        touch_type,
-        channel,
-        campaign,
-        url,
-        visible_from,
-        row_number() over (partition by lead_id, touch_type order by known_at, event_at, touchpoint_id) as nth
-    from touch_events
-    where touch_type in ('marketing_touch', 'page_view')
-),
-
+-- The first marketing touch and the first page: the lowest step numbers of their kind.
 first_touch as (
-    select lead_id, channel, campaign, visible_from from firsts where touch_type = 'marketing_touch' and nth = 1
+    select touch_events.lead_id, touch_events.channel, touch_events.campaign, touch_events.visible_from
+    from milestones
+    inner join touch_events
+        on touch_events.lead_id = milestones.lead_id and touch_events.step_number = milestones.first_marketing_step
 ),
 
 landing_page as (
     select
-        lead_id,
+        touch_events.lead_id,
         -- the path only: host, query string and fragment vary without changing the page
-        regexp_replace(regexp_replace(lower(url), '^[a-z]+://[^/]+', ''), '[?#].*$', '') as landing_page_path,
-        visible_from
-    from firsts
-    where touch_type = 'page_view' and nth = 1
+        regexp_replace(regexp_replace(lower(touch_events.url), '^[a-z]+://[^/]+', ''), '[?#].*$', '') as landing_page_path,
+        touch_events.visible_from
+    from milestones
+    inner join touch_events
+        on touch_events.lead_id = milestones.lead_id and touch_events.step_number = milestones.first_page_step
 ),
 
 final as (
