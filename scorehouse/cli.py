@@ -50,9 +50,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     from scorehouse.pipeline import build_features, build_reports
 
     settings = _settings(args)
-    build_features(settings)
+    build_features(settings, incremental=args.incremental)
     build_reports(settings)
-    print(f"dbt build finished: {settings.warehouse_path}")
+    print(f"dbt build ({'incremental' if args.incremental else 'full'}) finished: {settings.warehouse_path}")
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from scorehouse.pipeline import refresh, summary_text
+
+    settings = _settings(args)
+    report = refresh(settings, Path(args.new_data).expanduser().resolve())
+    print(summary_text(settings, report))
     return 0
 
 
@@ -198,7 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_land)
 
     p = sub.add_parser("build", help="dbt build: staging, intermediate, marts and reports, with tests")
+    p.add_argument("--incremental", action="store_true",
+                   help="add only what rows appended since the last build change (default: rebuild everything)")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("refresh", help="the daily job: append newly arrived raw files, build incrementally, "
+                                       "score with the active models, rebuild the reports")
+    p.add_argument("new_data", help="folder of new rows, one sub-folder of CSV/Parquet files per raw table")
+    p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser("topics", help="map page URLs to content topics (fits the topic model if there is none)")
     p.add_argument("--refit", action="store_true", help="fit the topic model again on the pages seen so far")

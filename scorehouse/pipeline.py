@@ -61,16 +61,25 @@ def has_raw_files(raw_dir: Path) -> bool:
     return (raw_dir / "crm_leads").is_dir()
 
 
-def build_features(settings: Settings) -> None:
-    from scoring.tables import ensure_score_tables
+def build_features(settings: Settings, incremental: bool = False) -> None:
+    """dbt build up to the feature marts. Full by default (raw tables may have been replaced); incremental
+    runs add only what appended raw rows change, after checking that they extend the previous build."""
     from ml.registry import ensure_registry
+    from scorehouse.incremental import check_extends_previous_build, record_watermarks
     from scorehouse.topics import refresh_page_topics
+    from scoring.tables import ensure_score_tables
 
+    if incremental:
+        if settings.observed_through:
+            raise ValueError("an incremental build extends the data's own high-water mark; --as-of needs a full build")
+        check_extends_previous_build(settings)
     # Score and registry tables exist (possibly empty) before dbt reads them as sources.
     ensure_score_tables(settings)
     ensure_registry(settings)
     refresh_page_topics(settings)
-    run_dbt(settings, "build", ["--exclude", *AFTER_SCORING], quiet=True)
+    refresh = [] if incremental else ["--full-refresh"]
+    run_dbt(settings, "build", ["--exclude", *AFTER_SCORING, *refresh], quiet=True)
+    record_watermarks(settings)
 
 
 def build_reports(settings: Settings) -> None:
@@ -82,7 +91,6 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
     """simulate (if no raw data yet) -> land -> dbt build -> train and score each model -> dbt build of the reports."""
     from ml.features import MODELS
     from ml.train import train_model
-    from scoring.batch import score_model
 
     report = RunReport()
     stages = _Stages(report, progress)
@@ -100,11 +108,37 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         report.training[spec.name] = stages.run(
             f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"))
         )
+    score_and_report(settings, stages)
+    return report
+
+
+def score_and_report(settings: Settings, stages: _Stages) -> None:
+    """Score every model with its active version, gate the score tables, build the reports, count rows."""
+    from ml.features import MODELS
+    from scoring.batch import score_model
+
     for key, spec in MODELS.items():
-        stages.run(f"score {key}", lambda spec=spec: score_model(settings, spec, lambda m: progress(f"  {m}")))
+        stages.run(f"score {key}", lambda spec=spec: score_model(settings, spec, lambda m: stages.say(f"  {m}")))
     stages.run("gates on score tables (Great Expectations)", lambda: run_gates(settings, "scores"))
     stages.run("dbt build (score marts)", lambda: build_reports(settings))
-    report.rows = table_rows(settings)
+    stages.report.rows = table_rows(settings)
+
+
+def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] = print) -> RunReport:
+    """The daily job: append newly arrived raw files, build the lead models incrementally, score every
+    model with its active version and rebuild the reports. Training stays a separate, periodic job."""
+    from scorehouse.incremental import append_raw, check_extends_previous_build
+
+    report = RunReport()
+    stages = _Stages(report, progress)
+    # Checked before anything is appended, so a warehouse that needs a full build is left as it was.
+    check_extends_previous_build(settings)
+    appended = stages.run("append new raw files", lambda: append_raw(settings, new_dir))
+    progress("  " + ", ".join(f"{table} +{rows:,}" for table, rows in appended.items()))
+    stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
+    stages.run("dbt build, incremental (staging, intermediate, marts)",
+               lambda: build_features(settings, incremental=True))
+    score_and_report(settings, stages)
     return report
 
 

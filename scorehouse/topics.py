@@ -45,7 +45,7 @@ class TopicRefresh:
     topics: int
 
 
-def _model_path(settings: Settings) -> Path:
+def model_path(settings: Settings) -> Path:
     return settings.models_dir / "content_topics.joblib"
 
 
@@ -77,7 +77,7 @@ def refresh_page_topics(settings: Settings, refit: bool = False) -> TopicRefresh
         else:
             pages = pd.DataFrame({"url": pd.Series(dtype=str), "title": pd.Series(dtype=str)})
         texts = [page_text(u, t) for u, t in zip(pages.url, pages.title)]
-        path = _model_path(settings)
+        path = model_path(settings)
         fitted = False
         if refit or not path.exists():
             usable = [t for t in texts if t]

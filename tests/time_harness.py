@@ -48,7 +48,7 @@ def build_feature_mart(settings: Settings) -> None:
     ensure_score_tables(settings)
     ensure_registry(settings)
     refresh_page_topics(settings)
-    run_dbt(settings, "run", ["--select", *(f"+{mart}" for mart in MARTS)], quiet=True)
+    run_dbt(settings, "run", ["--select", *(f"+{mart}" for mart in MARTS), "--full-refresh"], quiet=True)
 
 
 def land(settings: Settings, raw_dir: Path, loaded_through: datetime | None = None,

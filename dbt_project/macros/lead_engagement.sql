@@ -79,8 +79,35 @@
 {%- set half_life_microseconds = spec['half_life_microseconds'] -%}
 {%- set decay_reference = spec['decay_reference'] -%}
 {%- set topic_count = spec['topic_count'] -%}
+{%- set since = incremental_as_of_start() -%}
 spine as (
     select * from {{ ref('int_lead_spine') }}
+    where {{ as_of_dates_from(since) }}
+),
+{%- if since %}
+
+-- Incremental runs start from each lead's running state at the last week already built, and need only
+-- the touches that change a sum from `since` on (new, or leaving a window); leads new since then need all.
+carried as (
+    select * from {{ this }}
+    where as_of_date = cast({{ dbt.dateadd('day', -7, since) }} as date)
+),
+
+lead_scope as (
+    select distinct spine.lead_id, carried.lead_id is not null as is_carried
+    from spine
+    left join carried on spine.lead_id = carried.lead_id
+),
+{%- endif %}
+
+scoped_touches as (
+    {%- if since %}
+    select touches.*, lead_scope.is_carried
+    from {{ ref('int_lead_touch_events') }} as touches
+    inner join lead_scope on touches.lead_id = lead_scope.lead_id
+    {%- else %}
+    select * from {{ ref('int_lead_touch_events') }}
+    {%- endif %}
 ),
 
 touch_events as (
@@ -92,7 +119,11 @@ touch_events as (
         -- the "previous 30 days" of the trend: the window (as_of - 37d, as_of - 7d]
         greatest(visible_from, {{ first_as_of_outside_window('event_at', 7) }}) as enters_prev_30d_at,
         {{ first_as_of_outside_window('event_at', 37) }} as leaves_prev_30d_at
-    from {{ ref('int_lead_touch_events') }}
+    from scoped_touches
+    {%- if since %}
+    -- 98 days: the longest window (90) plus the week to the next as-of date
+    where not is_carried or visible_from >= {{ since }} or event_at > {{ dbt.dateadd('day', -98, since) }}
+    {%- endif %}
 ),
 
 -- What became visible per lead and week, grouped by the weeks the touches leave each window.
@@ -158,8 +189,13 @@ session_stages as (
         count(*) as views,
         min(event_at) as first_view_at,
         max(event_at) as last_view_at
-    from touch_events
+    from scoped_touches
     where touch_type = 'page_view' and session_id is not null
+    {%- if since %}
+        -- every stage of the sessions that change a sum from `since` on
+        and (lead_id, session_id) in (
+            select lead_id, session_id from touch_events where touch_type = 'page_view' and session_id is not null)
+    {%- endif %}
     group by lead_id, session_id, visible_from
 ),
 
@@ -198,7 +234,7 @@ session_windows as (
 
 channel_firsts as (
     select lead_id, min(visible_from) as visible_from
-    from touch_events
+    from scoped_touches
     where touch_type = 'marketing_touch' and channel is not null
     group by lead_id, channel
 ),
@@ -245,8 +281,9 @@ colleague_arrivals as (
 {%- set running_min = all_running_min if family == 'extremes' else [] -%}
 {%- set running_max = all_running_max if family == 'extremes' else [] -%}
 {%- set extreme_columns = running_min + running_max + (['last_step'] if family == 'extremes' else []) -%}
+{%- set since = incremental_as_of_start() -%}
 
-with deltas as (
+with fresh_deltas as (
     {#- entering: every count and total, and the running extremes -#}
     {%- set entering = {} -%}
     {%- for name, condition, windows in windowed_counts -%}{%- for days in windows -%}
@@ -315,6 +352,26 @@ with deltas as (
     union all
     {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {'colleagues_known': 'colleagues'}) }}
     from colleague_arrivals
+    {%- endif %}
+),
+
+deltas as (
+    {%- if since %}
+    -- incremental: a carried lead's state replaces its deltas before `since`
+    select fresh_deltas.*
+    from fresh_deltas
+    inner join lead_scope on fresh_deltas.lead_id = lead_scope.lead_id
+    where fresh_deltas.week >= {{ since }} or not lead_scope.is_carried
+    union all
+    {%- set carried_sums = {} -%}
+    {%- for column in additive -%}{%- do carried_sums.update({column: column}) -%}{%- endfor -%}
+    {%- set carried_extremes = {} -%}
+    {%- for column in running_min + running_max -%}{%- do carried_extremes.update({column: column}) -%}{%- endfor -%}
+    {%- if family == 'extremes' -%}{%- do carried_extremes.update({'last_step': 'last_journey_step'}) -%}{%- endif %}
+    {{ delta_arm('lead_id', 'as_of_date', additive, extreme_columns, carried_sums, carried_extremes) }}
+    from carried
+    {%- else %}
+    select * from fresh_deltas
     {%- endif %}
 ),
 

@@ -7,7 +7,11 @@
   "so far" figure is a running sum, min or max over the weeks. Scanning the touchpoints once, grouping
   them by lead and week, and taking running sums over the weeks gives exactly what a join of each as-of
   date to every touchpoint visible then would give (tests/reference_features.py checks this row by row).
+  Incremental runs add the new as-of dates, continuing each lead's sums from its last built row; the
+  columns at the end are that running state where the features above do not already carry it.
 -#}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
+          on_schema_change='fail') }}
 {%- set spec = lead_engagement_spec() -%}
 {%- set windowed_counts = spec['windowed_counts'] -%}
 {%- set transitions = spec['transitions'] -%}
@@ -93,8 +97,21 @@ final as (
         {%- endfor %}
         {%- for k in range(topic_count) %}
         cast(running.topic_{{ k }}_views * 1.0 / nullif(running.page_views_total, 0) as double)
-            as content_topic_{{ k }}_share{{ ',' if not loop.last }}
+            as content_topic_{{ k }}_share,
         {%- endfor %}
+        -- running state for incremental runs
+        {%- for k in range(topic_count) %}
+        running.topic_{{ k }}_views,
+        {%- endfor %}
+        running.decay_mass,
+        running.bounce_sessions,
+        running.session_seconds,
+        running.first_step_at,
+        running.last_step_at,
+        running.last_trial_activity_at,
+        running.decision_maker_flag,
+        running.budget_confirmed_flag,
+        running.no_budget_flag
     from spine
     inner join running on spine.lead_id = running.lead_id and spine.as_of_date = running.as_of_date
 )

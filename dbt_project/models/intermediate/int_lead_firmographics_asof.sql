@@ -3,8 +3,12 @@
   lead's company domain that had been produced and loaded by then (ties: latest enriched_at, latest
   load, highest id). Before the first enrichment arrives the columns are NULL.
 -#}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
+          on_schema_change='fail') }}
+{%- set since = incremental_as_of_start() %}
 with spine as (
     select * from {{ ref('int_lead_spine') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 leads as (

@@ -5,12 +5,19 @@
   each milestone is a per-lead fact that holds from its visible_from date on.
 -#}
 {%- set path_length = 5 -%}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
+          on_schema_change='fail') }}
+{%- set since = incremental_as_of_start() %}
 with spine as (
     select * from {{ ref('int_lead_spine') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 touch_events as (
     select * from {{ ref('int_lead_touch_events') }}
+    {%- if since %}
+    where lead_id in (select lead_id from spine)
+    {%- endif %}
 ),
 
 milestones as (

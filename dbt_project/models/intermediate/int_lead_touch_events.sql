@@ -3,10 +3,17 @@
   instant it was both real and loaded, and `visible_from`, the first weekly as-of date at which it counts.
   Journey steps are ordered by known_at (then event time): the order in which the touches could be seen.
   For promptly loaded data that is event order, and a late load can only append to a lead's path, never
-  rewrite the steps an earlier as-of date already showed.
+  rewrite the steps an earlier as-of date already showed. That is also what lets incremental runs append:
+  touches loaded since the previous build come after every touch it saw, so their step numbers continue
+  each lead's count and their previous pages are the last pages it saw.
 -#}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+{%- set loaded_after = incremental_loaded_after() %}
 with touchpoints as (
     select * from {{ ref('int_touchpoints') }}
+    {%- if loaded_after %}
+    where _loaded_at > {{ loaded_after }}
+    {%- endif %}
 ),
 
 page_topics as (
@@ -30,6 +37,66 @@ described as (
     left join page_topics on touchpoints.url = page_topics.url
 ),
 
+{%- if loaded_after %}
+
+-- What the previous build ended with, for the leads touched since: their step count and last two pages.
+steps_before as (
+    select lead_id, max(step_number) as steps_before
+    from {{ this }}
+    where lead_id in (select lead_id from described where journey_step is not null)
+    group by lead_id
+),
+
+pages_before as (
+    select *
+    from (
+        select
+            lead_id, page_type, known_at, event_at, touchpoint_id,
+            row_number() over (partition by lead_id order by known_at desc, event_at desc, touchpoint_id desc) as pages_back
+        from {{ this }}
+        where touch_type = 'page_view' and lead_id in (select lead_id from described where touch_type = 'page_view')
+    ) as recent
+    where pages_back <= 2
+),
+
+page_sequence as (
+    select lead_id, page_type, known_at, event_at, touchpoint_id, false as is_new from pages_before
+    union all
+    select lead_id, page_type, known_at, event_at, touchpoint_id, true as is_new from described
+    where touch_type = 'page_view'
+),
+
+new_page_lags as (
+    select *
+    from (
+        select
+            touchpoint_id,
+            is_new,
+            lag(page_type, 1) over pages_in_order as previous_page_type,
+            lag(page_type, 2) over pages_in_order as page_type_two_back
+        from page_sequence
+        window pages_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id)
+    ) as lagged
+    where is_new
+),
+
+ordered as (
+    select
+        described.*,
+        {{ first_as_of_at_or_after('described.known_at') }} as visible_from,
+        case when described.journey_step is not null then
+            coalesce(steps_before.steps_before, 0) + row_number() over (
+                partition by described.lead_id, described.journey_step is not null
+                order by described.known_at, described.event_at, described.touchpoint_id)
+        end as step_number,
+        new_page_lags.previous_page_type,
+        new_page_lags.page_type_two_back
+    from described
+    left join steps_before on described.lead_id = steps_before.lead_id
+    left join new_page_lags on described.touch_type = 'page_view' and described.touchpoint_id = new_page_lags.touchpoint_id
+)
+{%- else %}
+
 ordered as (
     select
         *,
@@ -47,5 +114,6 @@ ordered as (
         end as page_type_two_back
     from described
 )
+{%- endif %}
 
 select * from ordered

@@ -3,7 +3,10 @@
   (stitched through the identity map), and marketing touches.
   `_loaded_at` here means when the touchpoint became knowable *as this lead's*: for anonymous web
   events that is the later of the event's load and the moment the visitor was identified.
+  Incremental runs append the touchpoints that became knowable after the previous build (macros/incremental.sql).
 -#}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+{%- set loaded_after = incremental_loaded_after() %}
 with activities as (
     select * from {{ ref('stg_crm__activities') }}
 ),
@@ -41,6 +44,9 @@ activity_touchpoints as (
         occurred_at as event_at,
         _loaded_at
     from activities
+    {%- if loaded_after %}
+    where _loaded_at > {{ loaded_after }}
+    {%- endif %}
 ),
 
 page_touchpoints as (
@@ -65,6 +71,10 @@ page_touchpoints as (
     from pages
     left join identity on pages.anonymous_id = identity.anonymous_id
     where coalesce(pages.lead_id, identity.lead_id) is not null
+    {%- if loaded_after %}
+        -- loaded since, or identified since (older anonymous history becomes this lead's now)
+        and (pages._loaded_at > {{ loaded_after }} or identity.identity_known_at > {{ loaded_after }})
+    {%- endif %}
 ),
 
 form_touchpoints as (
@@ -89,6 +99,10 @@ form_touchpoints as (
     from forms
     left join identity on forms.anonymous_id = identity.anonymous_id
     where coalesce(forms.lead_id, identity.lead_id) is not null
+    {%- if loaded_after %}
+        -- loaded since, or identified since (older anonymous history becomes this lead's now)
+        and (forms._loaded_at > {{ loaded_after }} or identity.identity_known_at > {{ loaded_after }})
+    {%- endif %}
 ),
 
 marketing_touchpoints as (
@@ -108,6 +122,9 @@ marketing_touchpoints as (
         touched_at as event_at,
         _loaded_at
     from touches
+    {%- if loaded_after %}
+    where _loaded_at > {{ loaded_after }}
+    {%- endif %}
 ),
 
 final as (
@@ -121,3 +138,6 @@ final as (
 )
 
 select * from final
+{%- if loaded_after %}
+where _loaded_at > {{ loaded_after }}
+{%- endif %}

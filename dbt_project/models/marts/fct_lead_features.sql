@@ -1,10 +1,16 @@
-{{ config(contract={'enforced': true}) }}
+{{ config(contract={'enforced': true}, materialized='incremental', incremental_strategy='delete+insert',
+          unique_key='as_of_date', on_schema_change='fail',
+          post_hook="{{ refresh_pending_labels(ref('int_lead_labels'), 'lead_id', 'label_converted') }}") }}
 {#-
   The lead feature mart: one row per lead per weekly as-of date, every column computable at as_of_at,
   plus the censored conversion label. This is what training reads and what scoring scores.
+  Incremental runs add the new as-of dates (features of built rows never change) and then refresh the labels
+  of the rows whose label window had not been observed yet (labels look forward).
 -#}
+{%- set since = incremental_as_of_start() %}
 with spine as (
     select * from {{ ref('int_lead_spine') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 leads as (
@@ -13,22 +19,27 @@ leads as (
 
 engagement as (
     select * from {{ ref('int_lead_engagement_asof') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 firmographics as (
     select * from {{ ref('int_lead_firmographics_asof') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 stages as (
     select * from {{ ref('int_lead_stage_asof') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 journey as (
     select * from {{ ref('int_lead_journey_asof') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 labels as (
     select * from {{ ref('int_lead_labels') }}
+    where {{ as_of_dates_from(since) }}
 ),
 
 final as (

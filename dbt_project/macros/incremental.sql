@@ -1,0 +1,54 @@
+{#-
+  Incremental runs of the lead models. Every feature row is computable at its as-of time from rows that had
+  been loaded by then, so rows already built never change when newer data arrives; an incremental run only
+  adds what is new. It relies on one property of the raw data: appended rows carry load times (_loaded_at)
+  later than everything the previous build saw (scorehouse/incremental.py checks this before a run; a
+  backfill with older load times needs a full refresh).
+
+  These macros return SQL literals computed from the existing table, or none on a full build.
+-#}
+
+{#- The first weekly as-of date not built yet: the week after the latest one in this model. -#}
+{% macro incremental_as_of_start() -%}
+    {%- if not execute or this is none or not is_incremental() -%}{%- do return(none) -%}{%- endif -%}
+    {%- set built = run_query('select max(as_of_date) from ' ~ this).columns[0].values()[0] -%}
+    {%- if built is none -%}{%- do return(none) -%}{%- endif -%}
+    {%- do return("date '" ~ (built + modules.datetime.timedelta(days=7)).isoformat() ~ "'") -%}
+{%- endmacro %}
+
+{#- The first as-of date whose label may still change: the earliest row whose label window was not yet
+    observed (labels look forward, so their rows are rebuilt until the window has passed). -#}
+{% macro incremental_label_start() -%}
+    {%- if not execute or this is none or not is_incremental() -%}{%- do return(none) -%}{%- endif -%}
+    {%- set pending = run_query('select min(as_of_date) from ' ~ this ~ ' where not is_label_observed').columns[0].values()[0] -%}
+    {%- if pending is none -%}{%- do return(incremental_as_of_start()) -%}{%- endif -%}
+    {%- do return("date '" ~ pending.isoformat() ~ "'") -%}
+{%- endmacro %}
+
+{#- The latest load time the previous build saw, for append-only streams keyed on _loaded_at. -#}
+{% macro incremental_loaded_after(column='_loaded_at') -%}
+    {%- if not execute or this is none or not is_incremental() -%}{%- do return(none) -%}{%- endif -%}
+    {%- set seen = run_query('select max(' ~ column ~ ') from ' ~ this).columns[0].values()[0] -%}
+    {%- if seen is none -%}{%- do return(none) -%}{%- endif -%}
+    {%- do return("timestamp '" ~ seen.isoformat(sep=' ') ~ "'") -%}
+{%- endmacro %}
+
+{#- `where`/`and` clause restricting a spine CTE to the as-of dates this run builds. -#}
+{% macro as_of_dates_from(start, column='as_of_date') -%}
+    {%- if start is not none %}{{ column }} >= {{ start }}{% else %}true{% endif -%}
+{%- endmacro %}
+
+{#- Post-hook of an incremental mart: copy the labels of rows whose window was still open at the previous
+    build from the (incrementally refreshed) labels model. A no-op on full builds. -#}
+{% macro refresh_pending_labels(labels, entity_key, label_name) -%}
+    {%- if execute and this is not none and is_incremental() -%}
+    update {{ this }} as mart
+    set label_window_end_at = labels.label_window_end_at,
+        is_label_observed = labels.is_label_observed,
+        {{ label_name }} = labels.{{ label_name }}
+    from {{ labels }} as labels
+    where mart.{{ entity_key }} = labels.{{ entity_key }}
+        and mart.as_of_date = labels.as_of_date
+        and not mart.is_label_observed
+    {%- endif -%}
+{%- endmacro %}

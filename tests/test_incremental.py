@@ -1,0 +1,197 @@
+"""Incremental runs equal a full rebuild.
+
+One warehouse is built on the data loaded by a Sunday noon, then refreshed twice with the rows loaded in the
+next day (crossing a Monday: a new as-of week) and in the rest of that week (a week's labels become observed);
+another is built in full on everything loaded by the end. Every lead model must hold the same rows and values in both.
+A planted bug in the incremental path (a lookback shorter than the longest window) must break the equality.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from scorehouse.incremental import IncrementalError, append_raw, check_extends_previous_build
+from scorehouse.pipeline import build_features
+from scorehouse.simulate import RAW_TABLES, SimulationConfig, simulate
+from tests.conftest import isolated_settings
+from tests.time_harness import copy_project, land, plant, share_topic_model
+
+BASE_THROUGH = datetime(2026, 6, 21, 12)  # a Sunday
+# a day crossing a Monday (a new as-of week), then the rest of that week (the labels of one more week observed)
+DAYS = (datetime(2026, 6, 22, 12), datetime(2026, 6, 28, 12))
+
+# incremental model -> its key
+LEAD_MODELS = {
+    "intermediate.int_touchpoints": ("source_system", "touchpoint_id"),
+    "intermediate.int_lead_touch_events": ("source_system", "touchpoint_id"),
+    "intermediate.int_lead_engagement_asof": ("lead_id", "as_of_date"),
+    "intermediate.int_lead_journey_asof": ("lead_id", "as_of_date"),
+    "intermediate.int_lead_firmographics_asof": ("lead_id", "as_of_date"),
+    "intermediate.int_lead_stage_asof": ("lead_id", "as_of_date"),
+    "intermediate.int_lead_labels": ("lead_id", "as_of_date"),
+    "marts.fct_lead_features": ("lead_id", "as_of_date"),
+}
+
+
+def write_increment(raw_dir: Path, after: datetime, through: datetime, destination: Path) -> int:
+    """The raw rows loaded in (after, through], as one Parquet file per table; returns the row count."""
+    total = 0
+    with duckdb.connect() as con:
+        for table in RAW_TABLES:
+            (destination / table).mkdir(parents=True, exist_ok=True)
+            query = (f"select * from read_parquet('{raw_dir}/{table}/*.parquet') "
+                     f"where _loaded_at > '{after}' and _loaded_at <= '{through}'")
+            con.execute(f"copy ({query}) to '{destination}/{table}/rows.parquet' (format parquet)")
+            total += con.execute(f"select count(*) from ({query})").fetchone()[0]
+    return total
+
+
+def table_differences(a, b) -> list[str]:
+    """Per lead model, what differs between two warehouses (doubles to 1e-9: sums in another order)."""
+    problems = []
+    for table, key in LEAD_MODELS.items():
+        frames = []
+        for settings in (a, b):
+            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+                frames.append(con.execute(f"select * from {table} order by {', '.join(key)}").df())
+        x, y = frames
+        if len(x) != len(y) or not x[list(key)].equals(y[list(key)]):
+            problems.append(f"{table}: rows differ ({len(x)} vs {len(y)})")
+            continue
+        for column in x.columns:
+            if pd.api.types.is_float_dtype(x[column]):
+                same = np.isclose(x[column], y[column], rtol=1e-9, atol=1e-9, equal_nan=True)
+            else:
+                same = (x[column] == y[column]) | (x[column].isna() & y[column].isna())
+            if not same.all():
+                problems.append(f"{table}.{column}: {int((~same).sum())} rows differ")
+    return problems
+
+
+def _rows(settings, sql: str) -> int:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return int(con.execute(sql).fetchone()[0])
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("incremental")
+    raw_dir = root / "raw"
+    simulate(SimulationConfig(leads=1_500, seed=23), raw_dir)
+
+    incremental = isolated_settings(root / "incremental")
+    land(incremental, raw_dir, loaded_through=BASE_THROUGH)
+    build_features(incremental)
+    base_weeks = _rows(incremental, "select count(distinct as_of_date) from marts.fct_lead_features")
+    base_labels = _rows(incremental, "select count(label_converted) from marts.fct_lead_features")
+    # the same starting point for the planted bug
+    planted = isolated_settings(root / "planted")
+    shutil.copytree(root / "incremental", root / "planted")  # warehouse file and artifacts
+
+    increments, previous = [], BASE_THROUGH
+    for through in DAYS:
+        folder = root / f"new_{through:%Y%m%d}"
+        rows = write_increment(raw_dir, previous, through, folder)
+        late = _late_rows(folder, previous)
+        increments.append((folder, rows, late))
+        append_raw(incremental, folder)
+        build_features(incremental, incremental=True)
+        previous = through
+
+    full = isolated_settings(root / "full")
+    land(full, raw_dir, loaded_through=DAYS[-1])
+    share_topic_model(incremental, full)
+    build_features(full)
+    return {"root": root, "incremental": incremental, "full": full, "planted": planted, "increments": increments,
+            "base_weeks": base_weeks, "base_labels": base_labels}
+
+
+def _late_rows(folder: Path, loaded_after: datetime) -> int:
+    """Rows in the increment whose event happened well before it arrived (loaded days late)."""
+    with duckdb.connect() as con:
+        return int(con.execute(
+            f"select count(*) from read_parquet('{folder}/crm_activities/*.parquet') "
+            f"where occurred_at < timestamp '{loaded_after}' - interval 3 day").fetchone()[0])
+
+
+def test_incremental_runs_equal_a_full_rebuild(builds):
+    incremental, full = builds["incremental"], builds["full"]
+    # the increments were real: rows appended, some of them late-loaded history, a new week, new labels
+    assert all(rows > 0 for _, rows, _ in builds["increments"])
+    assert sum(late for _, _, late in builds["increments"]) > 0
+    weeks = _rows(incremental, "select count(distinct as_of_date) from marts.fct_lead_features")
+    labels = _rows(incremental, "select count(label_converted) from marts.fct_lead_features")
+    assert weeks == builds["base_weeks"] + 1
+    assert labels > builds["base_labels"]
+    assert table_differences(incremental, full) == []
+
+
+def test_a_shorter_lookback_in_the_incremental_path_is_caught(builds):
+    planted, full, root = builds["planted"], builds["full"], builds["root"]
+    project = copy_project(planted, root / "planted_project")
+    plant(project, "dbt_project/macros/lead_engagement.sql", "dbt.dateadd('day', -98, since)",
+          "dbt.dateadd('day', -30, since)")
+    planted = planted.with_overrides(project_root=project)
+    for folder, _, _ in builds["increments"]:
+        append_raw(planted, folder)
+        build_features(planted, incremental=True)
+    differences = table_differences(planted, full)
+    assert any("int_lead_engagement_asof" in d and "_90d" in d for d in differences), differences
+
+
+def test_rows_loaded_before_the_previous_build_are_refused(builds, tmp_path):
+    incremental = builds["incremental"]
+    stale = tmp_path / "stale"
+    (stale / "crm_activities").mkdir(parents=True)
+    with duckdb.connect(str(incremental.warehouse_path), read_only=True) as con:
+        con.execute("copy (select * from raw.crm_activities limit 5) to "
+                    f"'{stale}/crm_activities/rows.parquet' (format parquet)")
+        before = con.execute("select count(*) from raw.crm_activities").fetchone()[0]
+    with pytest.raises(IncrementalError, match=r"crm_activities: 5 rows have _loaded_at at or before"):
+        append_raw(incremental, stale)
+    assert _rows(incremental, "select count(*) from raw.crm_activities") == before
+    check_extends_previous_build(incremental)  # still consistent: nothing was written
+
+
+def test_replaced_raw_data_needs_a_full_build(builds, tmp_path):
+    copy = isolated_settings(tmp_path / "copy")
+    shutil.copytree(builds["incremental"].warehouse_path.parent, copy.warehouse_path.parent)
+    with duckdb.connect(str(copy.warehouse_path)) as con:
+        con.execute("delete from raw.web_pages where rowid < 3")
+    with pytest.raises(IncrementalError, match=r"raw\.web_pages has .* the previous build saw"):
+        check_extends_previous_build(copy)
+
+
+def test_refresh_appends_a_day_and_rescores(pipeline_run, tmp_path):
+    """The daily job on a copy of the end-to-end warehouse: new activities arrive, scores are rewritten."""
+    from scorehouse.pipeline import refresh
+
+    source, _ = pipeline_run
+    root = tmp_path / "copy"
+    shutil.copytree(source.warehouse_path.parent, root)
+    settings = isolated_settings(root)
+    new = tmp_path / "new" / "crm_activities"
+    new.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        latest = con.execute("select max(_loaded_at) from raw.crm_activities").fetchone()[0]
+        con.execute(
+            "copy (select * replace ('new-' || activity_id as activity_id, "
+            f"timestamp '{latest}' + interval 1 hour as _loaded_at, timestamp '{latest}' as occurred_at) "
+            f"from raw.crm_activities using sample 50 rows) to '{new}/rows.parquet' (format parquet)")
+        history_before = con.execute("select count(*) from scores.lead_score_history").fetchone()[0]
+    report = refresh(settings, new.parent, progress=lambda _m: None)
+    assert "dbt build, incremental (staging, intermediate, marts)" in report.stage_seconds
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from intermediate.int_touchpoints "
+                           "where touchpoint_id like 'new-%'").fetchone()[0] == 50
+        scored = con.execute("select count(*), count(distinct scored_at) from scores.lead_scores").fetchone()
+        history_after = con.execute("select count(*) from scores.lead_score_history").fetchone()[0]
+    assert scored[0] == report.rows["scores.lead_scores"] > 0 and scored[1] == 1
+    assert history_after == history_before + scored[0]
