@@ -16,14 +16,16 @@ from ml.registry import ModelBundle, load_active
 from scorehouse.config import Settings
 from scorehouse.warehouse import connect, table_exists
 from scoring.drift import drift_table
+from scoring.occlusion import input_space_occlusion
 from scoring.playbook import CHURN_DEFAULT_ACTION, CHURN_PLAYBOOK, LEAD_DEFAULT_ACTION, LEAD_PLAYBOOK, recommend
-from scoring.reasons import factor_contributions, probability_with_typical, top_factors
+from scoring.reasons import factor_contributions, probability_with_typical, top_factor_indices
 from scoring.scores import to_score, to_tier
 from scoring.segments import segment_leads
-from scoring.sentences import describe
+from scoring.sentences import describe_many
 from scoring.writeback import write_scores
 
 BATCH_ROWS = 200_000
+VERIFY_ROWS = 500  # rows on which the fast explanation path must reproduce plain occlusion before it is used
 REASONS_PER_SIDE = 3
 
 
@@ -37,22 +39,27 @@ class ScoringRun:
 
 def _reason_rows(spec: ModelSpec, batch: pd.DataFrame, contributions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Long reason rows (top factors raising and lowering the probability) and the raising ones in words."""
-    records = batch.to_dict("records")
     ids = batch[spec.entity_key].to_numpy()
     values = contributions.to_numpy()
-    column_of = {name: j for j, name in enumerate(contributions.columns)}
-    rows, raising_text = [], []
+    names = np.asarray(contributions.columns)
+    frames, raising_text = [], [""] * len(batch)
     for direction, raising in (("raises", True), ("lowers", False)):
-        for i, factors in enumerate(top_factors(contributions, REASONS_PER_SIDE, raising=raising)):
-            sentences = []
-            for rank, factor in enumerate(factors, start=1):
-                sentence = describe(factor, records[i])
-                sentences.append(sentence)
-                rows.append((ids[i], direction, rank, factor, sentence, float(values[i, column_of[factor]])))
-            if raising:
-                raising_text.append(" | ".join(sentences))
-    frame = pd.DataFrame(rows, columns=["entity_id", "direction", "rank", "factor", "reason", "contribution"])
-    return frame, raising_text
+        picks = top_factor_indices(values, REASONS_PER_SIDE, raising=raising)
+        rows, ranks = np.nonzero(picks >= 0)  # row by row, strongest first
+        factors = picks[rows, ranks]
+        sentences = np.empty(len(rows), dtype=object)
+        for factor in np.unique(factors):
+            chosen = factors == factor
+            sentences[chosen] = describe_many(str(names[factor]), batch.iloc[rows[chosen]])
+        frames.append(pd.DataFrame({
+            "entity_id": ids[rows], "direction": direction, "rank": ranks + 1, "factor": names[factors],
+            "reason": sentences, "contribution": values[rows, factors].astype(float),
+        }))
+        if raising and len(rows):
+            joined = pd.Series(sentences).groupby(rows).agg(" | ".join)
+            for i, text in joined.items():
+                raising_text[i] = text
+    return pd.concat(frames, ignore_index=True), raising_text
 
 
 def _previous_run(settings: Settings, spec: ModelSpec) -> tuple[pd.Timestamp, pd.DataFrame] | None:
@@ -75,15 +82,31 @@ def score_snapshot(settings: Settings, spec: ModelSpec, progress: Callable[[str]
     scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     is_lead = spec.name == "lead_conversion"
     parts: dict[str, list] = {"p": [], "fit": [], "engagement": [], "text": [], "reasons": []}
+    # Sub-scores: the probability with the other family at typical values (fit = engagement made typical).
+    sub_scores = {"fit": spec.columns_of(LEAD_ENGAGEMENT_FACTORS), "engagement": spec.columns_of(LEAD_FIT_FACTORS)} \
+        if is_lead else {}
+    groups = [columns for _, columns in bundle.spec.reason_groups]
+    fast = input_space_occlusion(bundle, snapshot.iloc[:VERIFY_ROWS], groups + list(sub_scores.values()))
+    say("explanations: " + ("preprocessing once per batch (checked equal to plain occlusion)" if fast
+                            else "plain occlusion"))
     for start in range(0, len(snapshot), BATCH_ROWS):
         batch = snapshot.iloc[start : start + BATCH_ROWS]
-        parts["p"].append(bundle.predict_proba(batch))
-        reasons, text = _reason_rows(spec, batch, factor_contributions(bundle, batch))
+        if fast is not None:
+            encoded = fast.encode(batch)
+            base = fast.probability(encoded)
+            contributions = pd.DataFrame({factor: base - fast.probability(encoded, columns)
+                                          for factor, columns in bundle.spec.reason_groups}, index=batch.index)
+            typical = {name: fast.probability(encoded, columns) for name, columns in sub_scores.items()}
+        else:
+            base = bundle.predict_proba(batch)
+            contributions = factor_contributions(bundle, batch)
+            typical = {name: probability_with_typical(bundle, batch, columns) for name, columns in sub_scores.items()}
+        parts["p"].append(base)
+        reasons, text = _reason_rows(spec, batch, contributions)
         parts["reasons"].append(reasons)
         parts["text"].extend(text)
-        if is_lead:
-            parts["fit"].append(probability_with_typical(bundle, batch, spec.columns_of(LEAD_ENGAGEMENT_FACTORS)))
-            parts["engagement"].append(probability_with_typical(bundle, batch, spec.columns_of(LEAD_FIT_FACTORS)))
+        for name, probability in typical.items():
+            parts[name].append(probability)
         say(f"scored {min(start + BATCH_ROWS, len(snapshot)):,}/{len(snapshot):,} rows")
     probability = np.concatenate(parts["p"]) if parts["p"] else np.zeros(0)
     as_of = pd.to_datetime(snapshot[spec.date_column]).dt.date.to_numpy()

@@ -32,20 +32,29 @@ def factor_contributions(bundle, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(contributions, index=frame.index)
 
 
-def top_factors(contributions: pd.DataFrame, k: int = 3, raising: bool = True) -> list[list[str]]:
-    """Per row, the k factors that raise (or lower) the probability most, strongest first.
+def top_factor_indices(values: np.ndarray, k: int = 3, raising: bool = True) -> np.ndarray:
+    """Per row, the column indices of the k factors that raise (or lower) the probability most, strongest
+    first; -1 where fewer than k factors act on that side.
 
     A row whose every effect is below MIN_CONTRIBUTION still gets its single strongest factor on the
     side where that factor acts, so no score goes out without a reason."""
-    raw = contributions.to_numpy()
-    values = raw if raising else -raw
+    n, width = values.shape
+    if width == 0:
+        return np.full((n, k), -1)
+    signed = values if raising else -values
+    order = np.argsort(-signed, axis=1, kind="stable")[:, :k]
+    picks = np.where(np.take_along_axis(signed, order, axis=1) > MIN_CONTRIBUTION, order, -1)
+    if picks.shape[1] < k:
+        picks = np.hstack([picks, np.full((n, k - picks.shape[1]), -1)])
+    strongest = np.abs(values).argmax(axis=1)
+    fallback = ((picks == -1).all(axis=1) & (np.abs(values).max(axis=1) <= MIN_CONTRIBUTION)
+                & (signed[np.arange(n), strongest] > 0))
+    picks[fallback, 0] = strongest[fallback]
+    return picks
+
+
+def top_factors(contributions: pd.DataFrame, k: int = 3, raising: bool = True) -> list[list[str]]:
+    """top_factor_indices as factor names per row."""
     names = np.asarray(contributions.columns)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
-    strongest = np.abs(raw).argmax(axis=1) if raw.shape[1] else np.zeros(len(raw), int)
-    out = []
-    for i, (row, picks) in enumerate(zip(values, order)):
-        chosen = [str(names[j]) for j in picks if row[j] > MIN_CONTRIBUTION]
-        if not chosen and raw.shape[1] and np.abs(raw[i]).max() <= MIN_CONTRIBUTION and row[strongest[i]] > 0:
-            chosen = [str(names[strongest[i]])]
-        out.append(chosen)
-    return out
+    picks = top_factor_indices(contributions.to_numpy(), k, raising)
+    return [[str(names[j]) for j in row if j >= 0] for row in picks]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from ml.features import CONTENT_TOPIC_SHARES
@@ -84,6 +85,20 @@ SENTENCES: dict[str, Callable] = {
 
 def describe(factor: str, row) -> str:
     return SENTENCES[factor](row)
+
+
+def describe_many(factor: str, frame: pd.DataFrame) -> np.ndarray:
+    """describe() for every row of `frame`, writing each distinct sentence once: rows are grouped by the
+    columns the factor's sentence reads (SENTENCE_COLUMNS), which take few distinct values."""
+    columns = list(SENTENCE_COLUMNS[factor])
+    if frame.empty:
+        return np.empty(0, dtype=object)
+    groups = frame.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
+    _, first = np.unique(groups, return_index=True)
+    records = frame.iloc[first][columns].to_dict("records")
+    sentences = np.empty(len(first), dtype=object)
+    sentences[groups[first]] = [SENTENCES[factor](record) for record in records]
+    return sentences[groups]
 
 
 # --- lead factors ---------------------------------------------------------------------------------
@@ -239,3 +254,38 @@ SENTENCES.update({
     "company_fit": _company,
     "country": _country,
 })
+
+# The columns each sentence reads: rows equal on them get the same sentence (tests/test_explanations_and_routing.py
+# checks every sentence against this list).
+SENTENCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "nps": ("nps_category", "latest_nps_score"),
+    "login_recency": ("days_since_last_login",),
+    "usage_volume": ("logins_30d", "active_users_30d"),
+    "usage_trend": ("login_trend_ratio",),
+    "feature_usage": ("feature_usage_30d", "feature_usage_prev_30d"),
+    "support": ("tickets_90d", "high_priority_tickets_90d"),
+    "contract": ("contract_type", "days_to_renewal"),
+    "tenure": ("tenure_days",),
+    "csm": ("has_csm",),
+    "journey": tuple(f"journey_step_{i}" for i in range(1, 6)) + ("viewed_pricing_before_demo",
+                                                                   "viewed_demo_before_pricing"),
+    "engagement_momentum": ("engaged_touches_7d", "engaged_touches_prev_30d", "engagement_trend"),
+    "content_interest": ("content_downloads_total", *CONTENT_TOPIC_SHARES),
+    "profile": ("profile_completeness",),
+    "pricing_interest": ("pricing_page_views_7d", "pricing_page_views_30d", "pricing_page_views_90d"),
+    "demo_trial_interest": ("demo_page_views_30d", "free_trial_page_views_30d"),
+    "web_engagement": ("web_sessions_30d",),
+    "email_engagement": ("emails_opened_30d", "emails_clicked_30d"),
+    "sales_conversations": ("calls_90d", "meetings_90d"),
+    "form_fills": ("form_fills_90d",),
+    "marketing_touches": ("marketing_touches_90d",),
+    "recency": ("days_since_last_touch",),
+    "lead_age": ("days_since_created",),
+    "seniority": ("seniority_tier",),
+    "decision_maker": ("has_reached_decision_maker",),
+    "budget": ("budget_status",),
+    "lead_source": ("lead_source",),
+    "stage": ("lifecycle_stage",),
+    "company_fit": ("is_personal_email", "industry", "employee_band"),
+    "country": ("country_code",),
+}

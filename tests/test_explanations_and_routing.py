@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from ml.registry import load_active
@@ -119,3 +120,59 @@ def test_monitoring_fills_after_two_runs_on_advancing_data(advancing_runs):
     assert top_incumbent >= 0
     drift = query(settings, "select count(*), count(*) filter (where variable = 'score') from scores.score_drift")[0]
     assert drift[0] > 10 and drift[1] == 2  # score and features, for both models, against the March run
+
+
+class _ReadOnly(dict):
+    """A row that refuses any column outside the ones a sentence declares."""
+
+    def __init__(self, row: dict, allowed: tuple[str, ...]):
+        super().__init__(row)
+        self.allowed = set(allowed)
+
+    def __getitem__(self, key):
+        assert key in self.allowed, f"reads {key!r}, not declared in SENTENCE_COLUMNS"
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("model", ["lead", "churn"])
+def test_sentences_read_only_their_declared_columns_and_dedupe_exactly(pipeline_run, model):
+    from ml.dataset import load_latest_snapshot, load_labelled_sample
+    from ml.features import MODELS
+    from scoring.sentences import SENTENCE_COLUMNS, SENTENCES, describe_many
+
+    settings, _ = pipeline_run
+    spec = MODELS[model]
+    rows = pd.concat([load_latest_snapshot(settings, spec), load_labelled_sample(settings, spec, 2_000)],
+                     ignore_index=True)
+    assert len(rows) > 100
+    for factor, _columns in spec.reason_groups:
+        one_by_one = [SENTENCES[factor](_ReadOnly(r, SENTENCE_COLUMNS[factor])) for r in rows.to_dict("records")]
+        assert list(describe_many(factor, rows)) == one_by_one, factor
+
+
+@pytest.mark.parametrize("candidate", ["logistic_l1", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"])
+def test_preprocessing_once_per_batch_gives_the_same_explanations(pipeline_run, candidate):
+    """scoring/occlusion.py must reproduce plain occlusion for every kind of model training can choose."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from ml.dataset import load_labelled_sample
+    from ml.features import LEAD_CONVERSION as spec
+    from ml.pipeline import CANDIDATES, make_pipeline_for
+    from ml.registry import ModelBundle
+    from ml.selection import fit_weighted
+    from ml.train import baseline_values
+    from scoring.occlusion import InputSpaceOcclusion
+
+    settings, _ = pipeline_run
+    frame = load_labelled_sample(settings, spec, 3_000).sort_values(["as_of_date", "lead_id"])
+    fit, held = frame.iloc[:2_000], frame.iloc[2_000:]
+    chosen = next(c for c in CANDIDATES if c.name == candidate)
+    pipeline = fit_weighted(make_pipeline_for(chosen, chosen.grid[0], spec, 7, 1), fit, spec)
+    features = list(spec.features)
+    model = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid").fit(held[features],
+                                                                                  held[spec.label].astype(int))
+    bundle = ModelBundle("test", spec, model, 0.5, {}, {}, baseline_values(fit, spec))
+    occlusion = InputSpaceOcclusion(bundle)
+    assert set(occlusion.positions) == set(features)  # every raw column maps to its encoded columns
+    assert occlusion.matches(bundle, held, [columns for _, columns in spec.reason_groups])

@@ -1,0 +1,147 @@
+"""Occlusion without re-running the preprocessing for every factor.
+
+Every preprocessing step of a training pipeline (imputation with missing-value indicators, scaling, one-hot and
+target encoding, the near-constant filter) works column by column. So a row with some raw columns set to
+their typical values has, after preprocessing, exactly the row's own encoded columns except those that came
+from the replaced raw columns, which take the typical row's encoded values. This module transforms a batch
+once, then for each factor swaps those encoded columns and runs only the fitted estimator and its
+calibration: one preprocessing per batch instead of one per factor.
+
+It depends on how scikit-learn lays out these steps' outputs; `InputSpaceOcclusion.matches` compares its
+probabilities with the bundle's own on the batch, and scoring falls back to plain occlusion when they differ.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_selection import VarianceThreshold
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+
+TOLERANCE = 1e-9
+
+
+class UnsupportedPipeline(ValueError):
+    """A step whose output layout this module does not know: use plain occlusion."""
+
+
+def _step_layout(step, mapping: dict[int, list[int]], width: int) -> tuple[dict[int, list[int]], int]:
+    """Input column -> output positions after one step, given the positions before it."""
+    if isinstance(step, (StandardScaler, TargetEncoder)):
+        return mapping, width
+    if isinstance(step, SimpleImputer):
+        statistics = np.asarray(step.statistics_, dtype=object)
+        kept = [j for j in range(width) if step.keep_empty_features or step.strategy == "constant"
+                or not pd.isna(statistics[j])]
+        position = {old: new for new, old in enumerate(kept)}
+        out = {column: [position[p] for p in positions if p in position] for column, positions in mapping.items()}
+        indicated = list(step.indicator_.features_) if step.add_indicator and step.indicator_ is not None else []
+        for k, old in enumerate(indicated):
+            for column, positions in mapping.items():
+                if old in positions:
+                    out[column].append(len(kept) + k)
+        return out, len(kept) + len(indicated)
+    if isinstance(step, OneHotEncoder):
+        if step.drop is not None:
+            raise UnsupportedPipeline("one-hot encoding with dropped categories")
+        infrequent = getattr(step, "infrequent_categories_", [None] * len(step.categories_))
+        sizes = [len(c) - (len(i) - 1 if i is not None else 0) for c, i in zip(step.categories_, infrequent)]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        if starts[-1] != len(step.get_feature_names_out()):
+            raise UnsupportedPipeline("unexpected one-hot layout")
+        out = {column: [q for p in positions for q in range(starts[p], starts[p + 1])]
+               for column, positions in mapping.items()}
+        return out, int(starts[-1])
+    raise UnsupportedPipeline(f"no known layout for {type(step).__name__}")
+
+
+def encoded_positions(prepare: ColumnTransformer, selector: VarianceThreshold) -> dict[str, list[int]]:
+    """Raw column name -> the columns of the preprocessed matrix that come from it."""
+    kept = {old: new for new, old in enumerate(np.flatnonzero(selector.get_support()))}
+    out: dict[str, list[int]] = defaultdict(list)
+    for name, transformer, columns in prepare.transformers_:
+        if name == "remainder" or transformer == "drop" or not len(columns):
+            continue
+        steps = transformer.steps if isinstance(transformer, Pipeline) else [(name, transformer)]
+        mapping = {i: [i] for i in range(len(columns))}
+        width = len(columns)
+        for _, step in steps:
+            mapping, width = _step_layout(step, mapping, width)
+        offset = prepare.output_indices_[name].start
+        if prepare.output_indices_[name].stop - offset != width:
+            raise UnsupportedPipeline(f"{name}: expected {width} columns")
+        for i, column in enumerate(columns):
+            out[column] += [kept[offset + p] for p in mapping[i] if offset + p in kept]
+    return dict(out)
+
+
+class InputSpaceOcclusion:
+    """Probabilities of a bundle's calibrated pipeline with some raw columns set to their typical values."""
+
+    def __init__(self, bundle) -> None:
+        calibrated = bundle.estimator
+        if len(getattr(calibrated, "calibrated_classifiers_", ())) != 1:
+            raise UnsupportedPipeline("expected one calibrated classifier")
+        (self.calibrated,) = calibrated.calibrated_classifiers_
+        pipeline = getattr(self.calibrated.estimator, "estimator", self.calibrated.estimator)
+        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 3:
+            raise UnsupportedPipeline("expected prepare -> drop_near_constant -> model")
+        self.features = list(bundle.spec.features)
+        self.prepare, self.model = pipeline[:-1], pipeline[-1]
+        self.positions = encoded_positions(pipeline[0], pipeline[1])
+        self.baseline = bundle.baseline or {}
+        self.typical: np.ndarray | None = None
+
+    def _calibrated(self, encoded: np.ndarray) -> np.ndarray:
+        if hasattr(self.model, "decision_function"):
+            response = self.model.decision_function(encoded)
+        else:
+            response = self.model.predict_proba(encoded)[:, 1]
+        return self.calibrated.calibrators[0].predict(np.asarray(response, dtype=float))
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.typical is None and len(frame):
+            # the typical row, built the way reasons.probability_with_typical builds it (same column types)
+            typical = frame[self.features].iloc[:1].copy()
+            for column in self.features:
+                value = self.baseline.get(column)
+                typical[column] = np.nan if value is None else value
+            self.typical = np.array(self.prepare.transform(typical), dtype=float)[0]
+        return np.array(self.prepare.transform(frame[self.features]), dtype=float)
+
+    def probability(self, encoded: np.ndarray, typical_columns: tuple[str, ...] = ()) -> np.ndarray:
+        """The probability with the given raw columns at their typical values (none: the row as it is)."""
+        positions = sorted({p for c in typical_columns for p in self.positions.get(c, [])})
+        if not positions:
+            return self._calibrated(encoded)
+        saved = encoded[:, positions].copy()
+        encoded[:, positions] = self.typical[positions]
+        try:
+            return self._calibrated(encoded)
+        finally:
+            encoded[:, positions] = saved
+
+    def matches(self, bundle, frame: pd.DataFrame, column_sets: list[tuple[str, ...]]) -> bool:
+        """Same probabilities as the bundle's own pipeline on `frame`: as the rows are, and with each set
+        of columns at its typical values."""
+        from scoring.reasons import probability_with_typical
+
+        encoded = self.encode(frame)
+        if not np.allclose(self.probability(encoded), bundle.predict_proba(frame), rtol=0, atol=TOLERANCE):
+            return False
+        return all(np.allclose(self.probability(encoded, columns), probability_with_typical(bundle, frame, columns),
+                               rtol=0, atol=TOLERANCE) for columns in column_sets)
+
+
+def input_space_occlusion(bundle, sample: pd.DataFrame, column_sets: list[tuple[str, ...]]) -> InputSpaceOcclusion | None:
+    """The fast path for this bundle if it reproduces plain occlusion exactly on `sample`, else None."""
+    try:
+        occlusion = InputSpaceOcclusion(bundle)
+    except (UnsupportedPipeline, AttributeError, KeyError):
+        return None
+    return occlusion if len(sample) and occlusion.matches(bundle, sample, column_sets) else None
