@@ -6,6 +6,9 @@ next to two reference points for the feature build:
 - a straightforward pandas implementation of the core lead features (merge events onto the spine, filter,
   group), at the scales where it fits in memory.
 
+The full build uses the data loaded by a Sunday noon; then the next day's rows (crossing a Monday, so every
+open lead gets a new weekly row) are appended and the lead models built incrementally and scored again.
+
     python benchmarks/bench.py --leads 100000 [--pandas-max-leads 20000] [--json out.json]
 
 Prints a table and writes JSON. It is a script, not a test: figures vary with the machine and its load.
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +37,17 @@ from ml.registry import ensure_registry  # noqa: E402
 from ml.train import train_model  # noqa: E402
 from scorehouse.config import Settings  # noqa: E402
 from scorehouse.dbt import run_dbt  # noqa: E402
+from scorehouse.incremental import append_raw, check_extends_previous_build, record_watermarks  # noqa: E402
 from scorehouse.landing import land_raw  # noqa: E402
-from scorehouse.simulate import SimulationConfig, simulate  # noqa: E402
+from scorehouse.simulate import RAW_TABLES, SimulationConfig, simulate  # noqa: E402
 from scorehouse.topics import refresh_page_topics  # noqa: E402
 from scoring.batch import score_snapshot  # noqa: E402
 from scoring.tables import ensure_score_tables  # noqa: E402
 from scoring.writeback import write_scores  # noqa: E402
+
+# The full build sees rows loaded by HELD_BACK_AFTER (a Sunday noon); the increment is the next day's loads.
+HELD_BACK_AFTER = datetime(2026, 6, 28, 12)
+INCREMENT_THROUGH = datetime(2026, 6, 29, 12)
 
 
 class PeakMemory:
@@ -98,6 +107,26 @@ def floor_build(settings: Settings) -> int:
         return int(con.execute("select count(*) from reference_floor.lead_events").fetchall()[0][0])
 
 
+def hold_back_last_day(settings: Settings, increment_dir: Path) -> int:
+    """Keep the day after HELD_BACK_AFTER out of the warehouse, as files for the incremental run."""
+    held = 0
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for table in RAW_TABLES:
+            (increment_dir / table).mkdir(parents=True, exist_ok=True)
+            day = (f"select * from raw.{table} where _loaded_at > timestamp '{HELD_BACK_AFTER}' "
+                   f"and _loaded_at <= timestamp '{INCREMENT_THROUGH}'")
+            con.execute(f"copy ({day}) to '{increment_dir}/{table}/rows.parquet' (format parquet)")
+            held += con.execute(f"delete from raw.{table} where _loaded_at > ?", [HELD_BACK_AFTER]).fetchone()[0]
+    return held
+
+
+def model_timings(settings: Settings) -> dict[str, float]:
+    """Seconds per model of the last dbt invocation (from its run_results.json), slowest first."""
+    results = json.loads((settings.artifacts_dir / "dbt_target" / "run_results.json").read_text())["results"]
+    timings = {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in results}
+    return dict(sorted(timings.items(), key=lambda item: -item[1]))
+
+
 def pandas_features(settings: Settings) -> int:
     """The notebook way: merge every touch onto every spine row of its lead, filter by time, group."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -136,28 +165,41 @@ def main() -> int:
                                          artifacts_dir=root / "artifacts")
     rows: list[dict] = []
 
-    def stage(name: str, action, count_sql: str | None = None):
+    def stage(name: str, action, count_sql: str | None = None, rows_of=None):
         with PeakMemory() as memory:
             started = time.perf_counter()
             result = action()
             seconds = time.perf_counter() - started
-        processed = _count(settings, count_sql) if count_sql else (result if isinstance(result, int) else None)
+        if rows_of is not None:
+            processed = rows_of(result)
+        elif count_sql:
+            processed = _count(settings, count_sql)
+        else:
+            processed = result if isinstance(result, int) and not isinstance(result, bool) else None
         rows.append({"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_kb / 1024),
                      "rows": processed, "rows_per_second": round(processed / seconds) if processed else None})
         print(f"  {name:<38} {seconds:8.1f}s  peak {memory.peak_kb / 1024:7.0f} MB  rows {processed or '':>12}",
               flush=True)
         return result
 
+    models: dict[str, dict[str, float]] = {}
+
+    def dbt_stage(name: str, args_: list[str]) -> None:
+        stage(name, lambda: run_dbt(settings, "run", args_, quiet=True))
+        models[name] = model_timings(settings)
+        print("      slowest: " + ", ".join(f"{m} {t:.1f}s" for m, t in list(models[name].items())[:4]), flush=True)
+
     print(f"benchmark at {args.leads:,} leads in {root}", flush=True)
     stage("simulate", lambda: sum(simulate(SimulationConfig(leads=args.leads, seed=args.seed), settings.raw_dir).values()))
     stage("land raw files", lambda: sum(land_raw(settings, settings.raw_dir).values()))
+    stage("hold back the last day", lambda: hold_back_last_day(settings, root / "increment"))
     ensure_score_tables(settings)
     ensure_registry(settings)
     stage("content topics (fit + map pages)", lambda: refresh_page_topics(settings).pages)
     # The lead feature build, layer by layer: what the floor and the pandas reference are compared with.
     for layer in ("staging", "intermediate", "marts"):
-        stage(f"dbt run {layer}", lambda layer=layer: run_dbt(settings, "run", ["--select", f"{layer},+fct_lead_features"],
-                                                              quiet=True))
+        dbt_stage(f"dbt run {layer}", ["--select", f"{layer},+fct_lead_features"])
+    record_watermarks(settings)
     feature_rows = _count(settings, "select count(*) from marts.fct_lead_features")
     rows[-1]["rows"] = feature_rows
     stage("floor: one scan per event table", lambda: floor_build(settings))
@@ -165,10 +207,18 @@ def main() -> int:
         stage("pandas reference (core lead features)", lambda: pandas_features(settings))
     if not args.features_only:
         model_stages(settings, stage)
+    # The next day arrives: append it and refresh incrementally.
+    stage("incremental: append one day of raw rows", lambda: sum(append_raw(settings, root / "increment").values()))
+    stage("incremental: check watermarks + topics", lambda: check_extends_previous_build(settings)
+          or refresh_page_topics(settings).pages)
+    dbt_stage("incremental: dbt run lead models", ["--select", "+fct_lead_features"])
+    rows[-1]["rows"] = _count(settings, "select count(*) from marts.fct_lead_features") - feature_rows
+    if not args.features_only:
+        scoring_stages(settings, stage, "incremental: ")
     summary = summarise(args.leads, rows)
     print(json.dumps(summary, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps({"stages": rows, "summary": summary}, indent=2))
+        Path(args.json).write_text(json.dumps({"stages": rows, "summary": summary, "dbt_models": models}, indent=2))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0
@@ -177,27 +227,37 @@ def main() -> int:
 def model_stages(settings: Settings, stage) -> None:
     stage("dbt run (rest of the marts)", lambda: run_dbt(settings, "run", ["--select", "stg_crm__opportunities"],
                                                           quiet=True))
-    stage("train lead model", lambda: train_model(settings, LEAD_CONVERSION) and None,
+    started = time.perf_counter()
+    say = lambda message: print(f"      {time.perf_counter() - started:7.1f}s {message.strip()}", flush=True)  # noqa: E731
+    stage("train lead model", lambda: train_model(settings, LEAD_CONVERSION, say) and None,
           "select count(*) from marts.fct_lead_features where is_label_observed")
-    run = stage("score leads (with reasons)", lambda: score_snapshot(settings, LEAD_CONVERSION))
-    rows[-1]["rows"] = len(run.scores)
-    stage("write back", lambda: write_scores(settings, "lead_scores", "lead_score_history", run.scores,
-                                             "lead_conversion", run.reasons, run.segments, run.drift) or len(run.scores))
+    scoring_stages(settings, stage)
+
+
+def scoring_stages(settings: Settings, stage, prefix: str = "") -> None:
+    run = stage(f"{prefix}score leads (with reasons)", lambda: score_snapshot(settings, LEAD_CONVERSION),
+                rows_of=lambda scored: len(scored.scores))
+    stage(f"{prefix}write back", lambda: write_scores(settings, "lead_scores", "lead_score_history", run.scores,
+                                                      "lead_conversion", run.reasons, run.segments, run.drift)
+          or len(run.scores))
 
 
 def summarise(leads: int, rows: list[dict]) -> dict:
     seconds = {r["stage"]: r["seconds"] for r in rows}
     features = sum(seconds[s] for s in ("content topics (fit + map pages)", "dbt run staging", "dbt run intermediate",
                                         "dbt run marts"))
+    full_stages = [r for r in rows if not r["stage"].startswith("incremental")]
+    incremental_stages = [r for r in rows if r["stage"].startswith("incremental")]
+    not_pipeline = ("simulate", "hold back the last day", "floor: one scan per event table",
+                    "pandas reference (core lead features)")
     summary = {
         "leads": leads,
         "feature_build_seconds": round(features, 1),
         "floor_seconds": seconds["floor: one scan per event table"],
         "feature_build_vs_floor": round(features / seconds["floor: one scan per event table"], 1),
-        "end_to_end_seconds_excluding_simulation": round(sum(seconds.values()) - seconds["simulate"]
-                                                         - seconds["floor: one scan per event table"]
-                                                         - seconds.get("pandas reference (core lead features)", 0), 1),
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+        "end_to_end_seconds_excluding_simulation": round(
+            sum(r["seconds"] for r in full_stages if r["stage"] not in not_pipeline), 1),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in full_stages),
     }
     if "pandas reference (core lead features)" in seconds:
         summary["pandas_vs_feature_build"] = round(seconds["pandas reference (core lead features)"] / features, 2)
@@ -205,6 +265,13 @@ def summarise(leads: int, rows: list[dict]) -> dict:
         scored = next(r["rows"] for r in rows if r["stage"] == "score leads (with reasons)")
         per_minute = scored / (seconds["score leads (with reasons)"] + seconds["write back"]) * 60
         summary["scoring_with_reasons_and_write_back_rows_per_minute"] = round(per_minute)
+    incremental_features = sum(seconds[s] for s in ("incremental: check watermarks + topics",
+                                                    "incremental: dbt run lead models"))
+    summary["incremental_day_feature_build_seconds"] = round(incremental_features, 1)
+    summary["incremental_vs_full_feature_build"] = round(incremental_features / features, 3)
+    summary["incremental_day_seconds_excluding_append"] = round(
+        sum(r["seconds"] for r in incremental_stages if "append" not in r["stage"]), 1)
+    summary["incremental_peak_rss_mb"] = max(r["peak_rss_mb"] for r in incremental_stages)
     return summary
 
 

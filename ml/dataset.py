@@ -16,8 +16,21 @@ def _columns(spec: ModelSpec, prefix: str = "") -> str:
     return ", ".join(f"{prefix}{name}" for name in names)
 
 
-def load_labelled(settings: Settings, spec: ModelSpec) -> pd.DataFrame:
-    """Uncensored rows only: a row whose label window is not fully observed never trains a model."""
+# Training reads at most about this many labelled rows: beyond it, a fixed share of entities (all their rows),
+# so memory stays bounded at millions of leads. Fold fits and the final fit sample further (ml/selection.py).
+MAX_LABELLED_ROWS = 2_000_000
+
+
+def load_labelled(settings: Settings, spec: ModelSpec, max_rows: int = MAX_LABELLED_ROWS) -> pd.DataFrame:
+    """Uncensored rows only: a row whose label window is not fully observed never trains a model.
+
+    Above max_rows, the rows of a fixed, hash-chosen share of entities; frame.attrs['entity_share'] says which."""
+    labelled = f"m.{spec.observed_flag} and m.{spec.label} is not null"
+    with connect(settings, read_only=True) as con:
+        total = int(con.execute(f"select count(*) from {spec.mart} m where {labelled}").fetchone()[0])
+    share = min(1.0, max_rows / total) if total else 1.0
+    if share < 1.0:
+        labelled += f" and hash(m.{spec.entity_key}) % 1000000 < {int(share * 1_000_000)}"
     if spec.value_sql:
         value_join = f"left join ({spec.value_sql}) as v using ({spec.entity_key})"
         value = "v.row_value"
@@ -27,11 +40,12 @@ def load_labelled(settings: Settings, spec: ModelSpec) -> pd.DataFrame:
     with connect(settings, read_only=True) as con:
         frame = con.execute(
             f"select {_columns(spec, 'm.')}, cast({value} as double) as {VALUE} from {spec.mart} m {value_join} "
-            f"where m.{spec.observed_flag} and m.{spec.label} is not null "
+            f"where {labelled} "
             f"order by m.{spec.date_column}, m.{spec.entity_key}"
         ).df()
     if frame.empty:
         raise ValueError(f"{spec.mart} has no labelled rows: is the data long enough for the label horizon?")
+    frame.attrs["entity_share"] = share
     return frame
 
 

@@ -32,7 +32,7 @@ from scorehouse.warehouse import connect
 # Tier cut-offs are probability quantiles of the validation period: the first tier is the top 10%, the second the
 # next 20%, the third the next 30%, the last the rest.
 TIER_TOP_SHARES = (0.10, 0.30, 0.60)
-MAX_FINAL_ROWS = 400_000  # the final fit sees at most this many rows (a fixed random sample)
+MAX_FINAL_ROWS = 150_000  # the final fit sees at most this many rows (a fixed random sample): bounded cost
 IMPORTANCE_ROWS = 4_000
 SELECTION_RULE = (
     "a candidate must beat the logistic baseline's PR-AUC in every rolling out-of-time fold; among those and the "
@@ -131,6 +131,8 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
     """Select, fit, evaluate out of time, register and report one model; returns a summary."""
     say = progress or (lambda _msg: None)
     frame = load_labelled(settings, spec)
+    if frame.attrs.get("entity_share", 1.0) < 1.0:
+        say(f"training on the labelled rows of {frame.attrs['entity_share']:.1%} of entities ({len(frame):,} rows)")
     horizon = int(getattr(settings, spec.horizon_setting))
     dates = frame[spec.date_column]
     split = out_of_time_split(dates, horizon, settings.test_fraction, settings.validation_fraction)
