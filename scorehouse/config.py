@@ -54,6 +54,8 @@ class Settings:
     # DuckDB resource limits, so a large build stays within a small machine.
     duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_MEMORY_LIMIT", "8GB"))
     duckdb_threads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_THREADS", str(os.cpu_count() or 2))))
+    # A full build of more leads than this runs in time steps (scorehouse/incremental.py: time_chunks).
+    build_chunk_leads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_BUILD_CHUNK_LEADS", "100000")))
 
     @property
     def dbt_profiles_dir(self) -> Path:

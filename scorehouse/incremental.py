@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
 from scorehouse.config import Settings
@@ -127,3 +128,24 @@ def append_raw(settings: Settings, new_dir: Path) -> dict[str, int]:
             con.execute("rollback")
             raise
     return appended
+
+
+def time_chunks(settings: Settings) -> list[str]:
+    """High-water marks at which a large full build stops and continues incrementally, so each step holds
+    about settings.build_chunk_leads leads' worth of weeks in memory (none when one step is small enough).
+
+    Every feature row depends only on rows loaded by its as-of time, so building the weeks up to a
+    high-water mark, then the next weeks from the state reached, gives exactly the rows of one full build."""
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, "raw", "crm_leads"):
+            return []
+        leads, first = con.execute(
+            "select count(*), min(greatest(try_cast(created_at as timestamp), _loaded_at)) from raw.crm_leads"
+        ).fetchone()
+        last = _lead_sources_loaded_through(con)
+    if settings.observed_through and last is not None:
+        last = min(last, datetime.fromisoformat(settings.observed_through))
+    steps = -(-int(leads) // settings.build_chunk_leads)
+    if steps <= 1 or first is None or last is None or last <= first:
+        return []
+    return [str(first + (last - first) * k / steps) for k in range(1, steps)]

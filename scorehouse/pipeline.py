@@ -65,7 +65,7 @@ def build_features(settings: Settings, incremental: bool = False) -> None:
     """dbt build up to the feature marts. Full by default (raw tables may have been replaced); incremental
     runs add only what appended raw rows change, after checking that they extend the previous build."""
     from ml.registry import ensure_registry
-    from scorehouse.incremental import check_extends_previous_build, record_watermarks
+    from scorehouse.incremental import check_extends_previous_build, record_watermarks, time_chunks
     from scorehouse.topics import refresh_page_topics
     from scoring.tables import ensure_score_tables
 
@@ -77,7 +77,12 @@ def build_features(settings: Settings, incremental: bool = False) -> None:
     ensure_score_tables(settings)
     ensure_registry(settings)
     refresh_page_topics(settings)
-    refresh = [] if incremental else ["--full-refresh"]
+    steps = [] if incremental else time_chunks(settings)
+    for k, high_water in enumerate(steps):
+        # a large full build: the lead models up to each high-water mark in turn, each step from the last
+        run_dbt(settings.with_overrides(observed_through=high_water), "run",
+                ["--select", "+fct_lead_features", *(["--full-refresh"] if k == 0 else [])], quiet=True)
+    refresh = [] if incremental or steps else ["--full-refresh"]
     run_dbt(settings, "build", ["--exclude", *AFTER_SCORING, *refresh], quiet=True)
     record_watermarks(settings)
 

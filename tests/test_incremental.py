@@ -133,6 +133,19 @@ def test_incremental_runs_equal_a_full_rebuild(builds):
     assert table_differences(incremental, full) == []
 
 
+def test_a_full_build_in_time_steps_equals_one_full_build(builds):
+    """Large full builds run in time steps (scorehouse/incremental.py: time_chunks); forced here with 500
+    leads a step, i.e. three steps."""
+    from scorehouse.incremental import time_chunks
+
+    stepped = isolated_settings(builds["root"] / "stepped").with_overrides(build_chunk_leads=500)
+    land(stepped, builds["root"] / "raw", loaded_through=DAYS[-1])
+    share_topic_model(builds["incremental"], stepped)
+    assert len(time_chunks(stepped)) >= 2
+    build_features(stepped)
+    assert table_differences(stepped, builds["full"]) == []
+
+
 def test_a_shorter_lookback_in_the_incremental_path_is_caught(builds):
     planted, full, root = builds["planted"], builds["full"], builds["root"]
     project = copy_project(planted, root / "planted_project")

@@ -100,14 +100,21 @@ lead_scope as (
 ),
 {%- endif %}
 
+-- The last as-of date built: touches visible only after it change nothing yet (a build in time chunks
+-- sets the high-water mark chunk by chunk, so each one reads only what its weeks need).
+spine_end as (
+    select max(as_of_date) as last_as_of_date from spine
+),
+
 scoped_touches as (
     {%- if since %}
     select touches.*, lead_scope.is_carried
     from {{ ref('int_lead_touch_events') }} as touches
     inner join lead_scope on touches.lead_id = lead_scope.lead_id
     {%- else %}
-    select * from {{ ref('int_lead_touch_events') }}
+    select * from {{ ref('int_lead_touch_events') }} as touches
     {%- endif %}
+    where touches.visible_from <= (select last_as_of_date from spine_end)
 ),
 
 touch_events as (
@@ -361,7 +368,8 @@ deltas as (
     select fresh_deltas.*
     from fresh_deltas
     inner join lead_scope on fresh_deltas.lead_id = lead_scope.lead_id
-    where fresh_deltas.week >= {{ since }} or not lead_scope.is_carried
+    where (fresh_deltas.week >= {{ since }} or not lead_scope.is_carried)
+        and fresh_deltas.week <= (select last_as_of_date from spine_end)
     union all
     {%- set carried_sums = {} -%}
     {%- for column in additive -%}{%- do carried_sums.update({column: column}) -%}{%- endfor -%}
@@ -372,6 +380,7 @@ deltas as (
     from carried
     {%- else %}
     select * from fresh_deltas
+    where week <= (select last_as_of_date from spine_end)
     {%- endif %}
 ),
 
