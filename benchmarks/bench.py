@@ -246,9 +246,9 @@ def summarise(leads: int, rows: list[dict]) -> dict:
     seconds = {r["stage"]: r["seconds"] for r in rows}
     features = seconds["content topics (fit + map pages)"] + sum(
         seconds[s] for s in seconds if s.startswith("dbt run lead models, step"))
+    # the full pipeline's figures: everything but the incremental stages and the reference points
     full_stages = [r for r in rows if not r["stage"].startswith("incremental")]
     incremental_stages = [r for r in rows if r["stage"].startswith("incremental")]
-    # the full pipeline's figures: everything but the incremental stages and the reference points
     not_pipeline = ("simulate", "hold back the last day", "floor: one scan per event table",
                     "pandas reference (core lead features)")
     summary = {

@@ -52,9 +52,3 @@ def top_factor_indices(values: np.ndarray, k: int = 3, raising: bool = True) -> 
     picks[fallback, 0] = strongest[fallback]
     return picks
 
-
-def top_factors(contributions: pd.DataFrame, k: int = 3, raising: bool = True) -> list[list[str]]:
-    """top_factor_indices as factor names per row."""
-    names = np.asarray(contributions.columns)
-    picks = top_factor_indices(contributions.to_numpy(), k, raising)
-    return [[str(names[j]) for j in row if j >= 0] for row in picks]

@@ -83,12 +83,8 @@ SENTENCES: dict[str, Callable] = {
 }
 
 
-def describe(factor: str, row) -> str:
-    return SENTENCES[factor](row)
-
-
 def describe_many(factor: str, frame: pd.DataFrame) -> np.ndarray:
-    """describe() for every row of `frame`, writing each distinct sentence once: rows are grouped by the
+    """The factor's sentence for every row of `frame`, writing each distinct sentence once: rows are grouped by the
     columns the factor's sentence reads (SENTENCE_COLUMNS), which take few distinct values."""
     columns = list(SENTENCE_COLUMNS[factor])
     if frame.empty:
