@@ -83,8 +83,9 @@ def _forest(forest_class) -> Callable[[dict[str, Any], int, int], Any]:
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate(
         "logistic_l1",
-        lambda p, seed, threads: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=p["C"], max_iter=2000,
-                                                    random_state=seed),
+        # tol 1e-3: at 60k rows liblinear takes 17 s instead of 90 s for C=0.5, with the same held-out PR-AUC
+        lambda p, seed, threads: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=p["C"], tol=1e-3,
+                                                    max_iter=2000, random_state=seed),
         ({"C": 0.05}, {"C": 0.5}),
         scale=True,
     ),

@@ -44,15 +44,24 @@
     end
 {%- endmacro %}
 
-{#- Keep the first-loaded copy of each key: re-exports add duplicates, and the first load is when we knew it. -#}
+{#- Keep the first-loaded copy of each key: re-exports add duplicates, and the first load is when we knew it.
+    In an incremental staging table only rows loaded after the table's latest are read, and keys it already
+    holds are skipped (their first copy is in it), which is what a full rebuild would keep. -#}
 {% macro first_loaded(relation, key, tiebreak) -%}
+    {%- set loaded_after = incremental_loaded_after() %}
     select * from (
         select
             {{ relation }}.*,
             row_number() over (partition by {{ key }} order by _loaded_at, {{ tiebreak }}) as _copy_rank
         from {{ relation }}
+        {%- if loaded_after %}
+        where _loaded_at > {{ loaded_after }}
+        {%- endif %}
     ) ranked
     where _copy_rank = 1
+    {%- if loaded_after %}
+        and not exists (select 1 from {{ this }} as staged where staged.{{ key }} = ranked.{{ key }})
+    {%- endif %}
 {%- endmacro %}
 
 {#- Free-mail domains: a lead on one of these tells us nothing about its company. -#}
