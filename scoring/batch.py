@@ -42,7 +42,7 @@ def _reason_rows(spec: ModelSpec, batch: pd.DataFrame, contributions: pd.DataFra
     ids = batch[spec.entity_key].to_numpy()
     values = contributions.to_numpy()
     names = np.asarray(contributions.columns)
-    frames, raising_text = [], [""] * len(batch)
+    frames, raising_text = [], np.full(len(batch), "", dtype=object)
     for direction, raising in (("raises", True), ("lowers", False)):
         picks = top_factor_indices(values, REASONS_PER_SIDE, raising=raising)
         rows, ranks = np.nonzero(picks >= 0)  # row by row, strongest first
@@ -55,11 +55,14 @@ def _reason_rows(spec: ModelSpec, batch: pd.DataFrame, contributions: pd.DataFra
             "entity_id": ids[rows], "direction": direction, "rank": ranks + 1, "factor": names[factors],
             "reason": sentences, "contribution": values[rows, factors].astype(float),
         }))
-        if raising and len(rows):
-            joined = pd.Series(sentences).groupby(rows).agg(" | ".join)
-            for i, text in joined.items():
-                raising_text[i] = text
-    return pd.concat(frames, ignore_index=True), raising_text
+        if raising:
+            # each row's sentences in rank order, joined with " | "
+            for rank in range(REASONS_PER_SIDE):
+                at_rank = ranks == rank
+                so_far = raising_text[rows[at_rank]]
+                raising_text[rows[at_rank]] = np.where(so_far == "", sentences[at_rank],
+                                                       so_far + " | " + sentences[at_rank])
+    return pd.concat(frames, ignore_index=True), list(raising_text)
 
 
 def _previous_run(settings: Settings, spec: ModelSpec) -> tuple[pd.Timestamp, pd.DataFrame] | None:

@@ -22,9 +22,9 @@ def psi(reference: pd.Series, current: pd.Series, bins: int = 10) -> float:
         expected = np.histogram(ref.astype(float), edges)[0] / len(ref)
         actual = np.histogram(cur.astype(float), edges)[0] / len(cur)
     else:
-        categories = sorted(set(ref.astype(str)) | set(cur.astype(str)))
-        expected = ref.astype(str).value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy()
-        actual = cur.astype(str).value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy()
+        shares = [side.astype(str).value_counts(normalize=True) for side in (ref, cur)]
+        categories = shares[0].index.union(shares[1].index)
+        expected, actual = (share.reindex(categories, fill_value=0).to_numpy() for share in shares)
     expected, actual = np.clip(expected, _EPS, None), np.clip(actual, _EPS, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 

@@ -5,7 +5,8 @@ target encoding, the near-constant filter) works column by column. So a row with
 their typical values has, after preprocessing, exactly the row's own encoded columns except those that came
 from the replaced raw columns, which take the typical row's encoded values. This module transforms a batch
 once, then for each factor swaps those encoded columns and runs only the fitted estimator and its
-calibration: one preprocessing per batch instead of one per factor.
+calibration: one preprocessing per batch instead of one per factor. For a binary logistic model not even
+that: the response moves by the swapped columns' terms alone.
 
 It depends on how scikit-learn lays out these steps' outputs; `InputSpaceOcclusion.matches` compares its
 probabilities with the bundle's own on the batch, and scoring falls back to plain occlusion when they differ.
@@ -20,6 +21,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
@@ -96,13 +98,24 @@ class InputSpaceOcclusion:
         self.positions = encoded_positions(pipeline[0], pipeline[1])
         self.baseline = bundle.baseline or {}
         self.typical: np.ndarray | None = None
+        # A binary linear model's response changes only by the swapped columns' terms: no pass over the rest.
+        coef = getattr(self.model, "coef_", None)
+        self.linear = coef[0] if isinstance(self.model, LogisticRegression) and coef.shape[0] == 1 else None
+        self._response: tuple[np.ndarray, np.ndarray] | None = None  # (encoded batch, its response)
 
-    def _calibrated(self, encoded: np.ndarray) -> np.ndarray:
+    def _model_response(self, encoded: np.ndarray) -> np.ndarray:
         if hasattr(self.model, "decision_function"):
-            response = self.model.decision_function(encoded)
-        else:
-            response = self.model.predict_proba(encoded)[:, 1]
-        return self.calibrated.calibrators[0].predict(np.asarray(response, dtype=float))
+            return np.asarray(self.model.decision_function(encoded), dtype=float)
+        return np.asarray(self.model.predict_proba(encoded)[:, 1], dtype=float)
+
+    def _calibrated(self, response: np.ndarray) -> np.ndarray:
+        return self.calibrated.calibrators[0].predict(response)
+
+    def _batch_response(self, encoded: np.ndarray) -> np.ndarray:
+        """The model's response to the batch as it is, computed once per batch (every factor starts from it)."""
+        if self._response is None or self._response[0] is not encoded:
+            self._response = (encoded, self._model_response(encoded))
+        return self._response[1]
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         if self.typical is None and len(frame):
@@ -112,17 +125,21 @@ class InputSpaceOcclusion:
                 value = self.baseline.get(column)
                 typical[column] = np.nan if value is None else value
             self.typical = np.array(self.prepare.transform(typical), dtype=float)[0]
+        self._response = None  # a new batch
         return np.array(self.prepare.transform(frame[self.features]), dtype=float)
 
     def probability(self, encoded: np.ndarray, typical_columns: tuple[str, ...] = ()) -> np.ndarray:
         """The probability with the given raw columns at their typical values (none: the row as it is)."""
         positions = sorted({p for c in typical_columns for p in self.positions.get(c, [])})
         if not positions:
-            return self._calibrated(encoded)
+            return self._calibrated(self._batch_response(encoded))
+        if self.linear is not None:
+            shift = (self.typical[positions] - encoded[:, positions]) @ self.linear[positions]
+            return self._calibrated(self._batch_response(encoded) + shift)
         saved = encoded[:, positions].copy()
         encoded[:, positions] = self.typical[positions]
         try:
-            return self._calibrated(encoded)
+            return self._calibrated(self._model_response(encoded))
         finally:
             encoded[:, positions] = saved
 

@@ -176,3 +176,17 @@ def test_churn_drivers_are_sentences_tied_to_values(pipeline_run):
     assert drivers
     assert all(1 <= len(d.split(" | ")) <= 3 for d in drivers)
     assert any(char.isdigit() for d in drivers for char in d)
+
+
+def test_each_leads_top_reasons_are_its_raising_reasons_in_rank_order(pipeline_run):
+    settings, _ = pipeline_run
+    rows = query(
+        settings,
+        "select s.lead_id, s.top_reasons, coalesce(string_agg(r.reason, ' | ' order by r.rank), '') "
+        "from scores.lead_scores s left join scores.score_reasons r "
+        "on r.model_name = 'lead_conversion' and r.entity_id = s.lead_id and r.direction = 'raises' "
+        "group by all",
+    )
+    assert len(rows) > 100
+    assert sum(1 for _, text, _ in rows if text.count(" | ") == 2) > len(rows) / 4  # many with three reasons
+    assert [(lead, text) for lead, text, expected in rows if text != expected] == []

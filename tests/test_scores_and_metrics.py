@@ -1,13 +1,15 @@
-"""Score scale, tiers and the metric helpers."""
+"""Score scale, tiers, the metric helpers and drift."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ml.metrics import best_f1_threshold, evaluate, lift_at
+from scoring.drift import psi
 from scoring.scores import to_score, to_tier
 
 
@@ -44,3 +46,12 @@ def test_best_f1_threshold_separates_separable_classes():
     metrics = evaluate(y, p, threshold)
     assert metrics["f1_at_threshold"] == 1.0 and metrics["roc_auc"] == 1.0
     assert metrics["share_flagged"] == pytest.approx(0.4)
+
+
+def test_psi_of_categories_counts_categories_seen_on_either_side():
+    reference = pd.Series(["a", "a", "b", "b"])
+    current = pd.Series(["a", "b", "b", "c", None])  # missing values are left out
+    shares = {"a": (0.5, 0.25), "b": (0.5, 0.5), "c": (1e-4, 0.25)}  # (reference, current); absent -> 1e-4
+    expected = sum((cur - ref) * np.log(cur / ref) for ref, cur in shares.values())
+    assert psi(reference, current) == pytest.approx(expected, rel=1e-12)
+    assert psi(reference, reference) == 0.0
