@@ -39,9 +39,11 @@
 {%- endmacro %}
 
 {#- Post-hook of an incremental mart: copy the labels of rows whose window was still open at the previous
-    build from the (incrementally refreshed) labels model. A no-op on full builds. -#}
+    build from the (incrementally refreshed) labels model. A no-op on full builds. Both sides are read from
+    the earliest open row on: rows are appended week by week, so the older row groups are skipped. -#}
 {% macro refresh_pending_labels(labels, entity_key, label_name) -%}
     {%- if execute and this is not none and is_incremental() -%}
+    {%- set pending_from = incremental_label_start() %}
     update {{ this }} as mart
     set label_window_end_at = labels.label_window_end_at,
         is_label_observed = labels.is_label_observed,
@@ -50,5 +52,9 @@
     where mart.{{ entity_key }} = labels.{{ entity_key }}
         and mart.as_of_date = labels.as_of_date
         and not mart.is_label_observed
+        {%- if pending_from %}
+        and mart.as_of_date >= {{ pending_from }}
+        and labels.as_of_date >= {{ pending_from }}
+        {%- endif %}
     {%- endif -%}
 {%- endmacro %}
