@@ -58,11 +58,14 @@ def load_latest_snapshot(settings: Settings, spec: ModelSpec) -> pd.DataFrame:
         ).df()
 
 
-def load_labelled_sample(settings: Settings, spec: ModelSpec, rows: int) -> pd.DataFrame:
-    """A fixed-seed sample of labelled rows (for describing segments by their past conversion)."""
+def load_labelled_sample(settings: Settings, spec: ModelSpec, rows: int,
+                         columns: list[str] | None = None) -> pd.DataFrame:
+    """A fixed-seed sample of labelled rows (for describing segments by their past conversion): every model
+    column, or only `columns` and the label (the sample reads the whole labelled history: fewer columns, less)."""
+    selected = _columns(spec) if columns is None else ", ".join(dict.fromkeys([*columns, spec.label]))
     with connect(settings, read_only=True) as con:
         return con.execute(
-            f"select {_columns(spec)} from {spec.mart} where {spec.observed_flag} and {spec.label} is not null "
+            f"select {selected} from {spec.mart} where {spec.observed_flag} and {spec.label} is not null "
             f"using sample reservoir({int(rows)} rows) repeatable (7)"
         ).df()
 

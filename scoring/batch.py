@@ -20,7 +20,7 @@ from scoring.occlusion import input_space_occlusion
 from scoring.playbook import CHURN_DEFAULT_ACTION, CHURN_PLAYBOOK, LEAD_DEFAULT_ACTION, LEAD_PLAYBOOK, recommend
 from scoring.reasons import factor_contributions, probability_with_typical, top_factor_indices
 from scoring.scores import to_score, to_tier
-from scoring.segments import segment_leads
+from scoring.segments import SEGMENT_COLUMNS, segment_leads
 from scoring.sentences import describe_many
 from scoring.writeback import write_scores
 
@@ -133,7 +133,7 @@ def score_snapshot(settings: Settings, spec: ModelSpec, progress: Callable[[str]
         scores["engagement_score"] = to_score(np.concatenate(parts["engagement"])) if parts["engagement"] else []
         scores["top_reasons"] = parts["text"]
         scores["next_action"], _ = recommend(snapshot, LEAD_PLAYBOOK, LEAD_DEFAULT_ACTION)
-        history = load_labelled_sample(settings, spec, 50_000)
+        history = load_labelled_sample(settings, spec, 50_000, list(SEGMENT_COLUMNS))
         labels, profile, k, silhouette = segment_leads(snapshot, history, spec.label, settings.random_seed)
         scores["segment_id"] = labels
         segments = profile.assign(k=k, silhouette=silhouette, scored_at=scored_at, model_version=bundle.model_version)
