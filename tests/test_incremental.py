@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -46,6 +47,13 @@ LEAD_MODELS = {
     "intermediate.int_lead_labels": ("lead_id", "as_of_date"),
     "marts.fct_lead_features": ("lead_id", "as_of_date"),
 }
+
+
+class Increment(NamedTuple):
+    folder: Path
+    rows: int  # raw rows appended
+    late: int  # activities loaded days after they happened
+    copies: int  # page views re-delivered after their first copy was loaded
 
 
 def write_increment(raw_dir: Path, after: datetime, through: datetime, destination: Path) -> int:
@@ -108,7 +116,7 @@ def builds(tmp_path_factory):
         folder = root / f"new_{through:%Y%m%d}"
         rows = write_increment(raw_dir, previous, through, folder)
         late = _late_rows(folder, previous)
-        increments.append((folder, rows, late, _redelivered_rows(folder, raw_dir, previous)))
+        increments.append(Increment(folder, rows, late, _redelivered_rows(folder, raw_dir, previous)))
         append_raw(incremental, folder)
         build_features(incremental, incremental=True)
         previous = through
@@ -142,9 +150,9 @@ def test_incremental_runs_equal_a_full_rebuild(builds):
     incremental, full = builds["incremental"], builds["full"]
     # the increments were real: rows appended, some of them late-loaded history or re-delivered copies of rows
     # already staged, a new week, new labels
-    assert all(rows > 0 for _, rows, _, _ in builds["increments"])
-    assert sum(late for _, _, late, _ in builds["increments"]) > 0
-    assert sum(copies for _, _, _, copies in builds["increments"]) > 0
+    assert all(increment.rows > 0 for increment in builds["increments"])
+    assert sum(increment.late for increment in builds["increments"]) > 0
+    assert sum(increment.copies for increment in builds["increments"]) > 0
     weeks = _rows(incremental, "select count(distinct as_of_date) from marts.fct_lead_features")
     labels = _rows(incremental, "select count(label_converted) from marts.fct_lead_features")
     assert weeks == builds["base_weeks"] + 1
@@ -171,8 +179,8 @@ def test_a_shorter_lookback_in_the_incremental_path_is_caught(builds):
     plant(project, "dbt_project/macros/lead_engagement.sql", "dbt.dateadd('day', -98, since)",
           "dbt.dateadd('day', -30, since)")
     planted = planted.with_overrides(project_root=project)
-    for folder, _, _, _ in builds["increments"]:
-        append_raw(planted, folder)
+    for increment in builds["increments"]:
+        append_raw(planted, increment.folder)
         build_features(planted, incremental=True)
     differences = table_differences(planted, full)
     assert any("int_lead_engagement_asof" in d and "_90d" in d for d in differences), differences
