@@ -144,8 +144,8 @@ LEAKS = {
     ),
     "journey_ordered_by_event_time_alone": (
         "dbt_project/models/intermediate/int_lead_touch_events.sql",
-        "partition by lead_id, journey_step is not null order by known_at, event_at, touchpoint_id",
-        "partition by lead_id, journey_step is not null order by event_at, touchpoint_id",
+        "seen_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id)",
+        "seen_in_order as (partition by lead_id order by event_at, touchpoint_id)",
         {"reference", "dbt_unit_tests"},
     ),
     "label_window_one_day_too_wide": (

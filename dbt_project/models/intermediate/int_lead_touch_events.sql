@@ -97,22 +97,24 @@ ordered as (
 )
 {%- else %}
 
+-- One ordering serves the step numbers and the page sequence (one sort of the touches instead of two): a
+-- step's number is the count of steps up to it, and a page's previous pages are the last non-null page
+-- types before it (page_type is never null on a page view).
 ordered as (
     select
         *,
         {{ first_as_of_at_or_after('known_at') }} as visible_from,
-        case when journey_step is not null then
-            row_number() over (
-                partition by lead_id, journey_step is not null order by known_at, event_at, touchpoint_id)
-        end as step_number,
-        -- Previous page types on the site, in the same order, for the page-to-page transitions.
+        case when journey_step is not null then count(journey_step) over seen_so_far end as step_number,
         case when touch_type = 'page_view' then
-            lag(page_type, 1) over (partition by lead_id, touch_type = 'page_view' order by known_at, event_at, touchpoint_id)
+            lag(case when touch_type = 'page_view' then page_type end, 1 ignore nulls) over seen_in_order
         end as previous_page_type,
         case when touch_type = 'page_view' then
-            lag(page_type, 2) over (partition by lead_id, touch_type = 'page_view' order by known_at, event_at, touchpoint_id)
+            lag(case when touch_type = 'page_view' then page_type end, 2 ignore nulls) over seen_in_order
         end as page_type_two_back
     from described
+    window
+        seen_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id),
+        seen_so_far as (seen_in_order rows between unbounded preceding and current row)
 )
 {%- endif %}
 
