@@ -3,7 +3,8 @@
 One warehouse is built on the data loaded by a Sunday noon, then refreshed twice with the rows loaded in the
 next day (crossing a Monday: a new as-of week) and in the rest of that week (a week's labels become observed);
 another is built in full on everything loaded by the end. Every lead model must hold the same rows and values in both.
-A planted bug in the incremental path (a lookback shorter than the longest window) must break the equality.
+Planted bugs in the incremental path (a lookback shorter than the longest window, journey milestones
+recomputed for new leads only) must break the equality.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ LEAD_MODELS = {
     "intermediate.int_touchpoints": ("source_system", "touchpoint_id"),
     "intermediate.int_lead_touch_events": ("source_system", "touchpoint_id"),
     "intermediate.int_lead_engagement_asof": ("lead_id", "as_of_date"),
+    "intermediate.int_lead_journey_milestones": ("lead_id",),
     "intermediate.int_lead_journey_asof": ("lead_id", "as_of_date"),
     "intermediate.int_lead_firmographics_asof": ("lead_id", "as_of_date"),
     "intermediate.int_lead_stage_asof": ("lead_id", "as_of_date"),
@@ -173,17 +175,25 @@ def test_a_full_build_in_time_steps_equals_one_full_build(builds):
     assert table_differences(stepped, builds["full"]) == []
 
 
-def test_a_shorter_lookback_in_the_incremental_path_is_caught(builds):
+def test_planted_bugs_in_the_incremental_path_are_caught(builds):
+    """Two independent bugs planted in one project: engagement looks back 30 days instead of 98, and journey
+    milestones are recomputed only for leads new since the previous build, not for every lead with new touches."""
     planted, full, root = builds["planted"], builds["full"], builds["root"]
     project = copy_project(planted, root / "planted_project")
     plant(project, "dbt_project/macros/lead_engagement.sql", "dbt.dateadd('day', -98, since)",
           "dbt.dateadd('day', -30, since)")
+    plant(project, "dbt_project/models/intermediate/int_lead_journey_milestones.sql",
+          "and lead_id in (\n            select lead_id from {{ ref('int_lead_touch_events') }}\n"
+          "            where _loaded_at > {{ loaded_after }} and step_number is not null)",
+          "and lead_id not in (select lead_id from {{ this }})")
     planted = planted.with_overrides(project_root=project)
     for increment in builds["increments"]:
         append_raw(planted, increment.folder)
         build_features(planted, incremental=True)
     differences = table_differences(planted, full)
     assert any("int_lead_engagement_asof" in d and "_90d" in d for d in differences), differences
+    assert any("int_lead_journey_milestones" in d for d in differences), differences
+    assert any("int_lead_journey_asof" in d for d in differences), differences
 
 
 def test_rows_loaded_before_the_previous_build_are_refused(builds, tmp_path):
