@@ -67,6 +67,18 @@
 {%- do return({'windowed_counts': windowed_counts, 'totals': totals, 'decay_weight': decay_weight, 'all_additive': all_additive, 'all_running_min': all_running_min, 'all_running_max': all_running_max, 'transitions': transitions, 'three_step_transitions': three_step_transitions, 'decay_reference': decay_reference, 'half_life_microseconds': half_life_microseconds, 'topic_count': topic_count}) -%}
 {%- endmacro %}
 
+{#- The last as-of date this run builds: a literal on incremental runs (the spine is built by then), which
+    filters as cheaply as a constant; the spine's maximum otherwise. Touches visible only after it change
+    nothing yet (a build in time steps sets the high-water mark step by step, so each reads only what its
+    weeks need). -#}
+{% macro lead_engagement_last_as_of() -%}
+    {%- if execute and this is not none and is_incremental() -%}
+    {%- set last = run_query('select max(as_of_date) from ' ~ ref('int_lead_spine')).columns[0].values()[0] -%}
+    {%- if last is not none -%}{%- do return("date '" ~ last.isoformat() ~ "'") -%}{%- endif -%}
+    {%- endif -%}
+    {%- do return('(select last_as_of_date from spine_end)') -%}
+{%- endmacro %}
+
 {#- The CTEs every family reads, written once per model: the spine, the touches with their window exit
     dates, what became visible per lead and week, sessions, channels and colleagues. -#}
 {% macro lead_engagement_sources() -%}
@@ -80,6 +92,7 @@
 {%- set decay_reference = spec['decay_reference'] -%}
 {%- set topic_count = spec['topic_count'] -%}
 {%- set since = incremental_as_of_start() -%}
+{%- set last_as_of = lead_engagement_last_as_of() -%}
 spine as (
     select * from {{ ref('int_lead_spine') }}
     where {{ as_of_dates_from(since) }}
@@ -100,21 +113,32 @@ lead_scope as (
 ),
 {%- endif %}
 
--- The last as-of date built: touches visible only after it change nothing yet (a build in time chunks
--- sets the high-water mark chunk by chunk, so each one reads only what its weeks need).
+-- The last as-of date built (see lead_engagement_last_as_of).
 spine_end as (
     select max(as_of_date) as last_as_of_date from spine
 ),
 
+{#- The CTEs below read int_lead_touch_events with their own filters rather than sharing one copy of the
+    scoped touches: the filters reach the table scan, and no copy of every lead's whole history is held. -#}
 scoped_touches as (
     {%- if since %}
-    select touches.*, lead_scope.is_carried
+    -- A carried lead needs only the touches that change a sum from `since` on: new ones, or ones leaving a
+    -- window (98 days: the longest window, 90, plus the week to the next as-of date).
+    select touches.*, true as is_carried
     from {{ ref('int_lead_touch_events') }} as touches
-    inner join lead_scope on touches.lead_id = lead_scope.lead_id
+    where touches.visible_from <= {{ last_as_of }}
+        and (touches.visible_from >= {{ since }} or touches.event_at > {{ dbt.dateadd('day', -98, since) }})
+        and touches.lead_id in (select lead_id from lead_scope where is_carried)
+    union all
+    -- A lead new since then needs all of its touches.
+    select touches.*, false as is_carried
+    from {{ ref('int_lead_touch_events') }} as touches
+    where touches.visible_from <= {{ last_as_of }}
+        and touches.lead_id in (select lead_id from lead_scope where not is_carried)
     {%- else %}
     select * from {{ ref('int_lead_touch_events') }} as touches
+    where touches.visible_from <= {{ last_as_of }}
     {%- endif %}
-    where touches.visible_from <= (select last_as_of_date from spine_end)
 ),
 
 touch_events as (
@@ -127,10 +151,6 @@ touch_events as (
         greatest(visible_from, {{ first_as_of_outside_window('event_at', 7) }}) as enters_prev_30d_at,
         {{ first_as_of_outside_window('event_at', 37) }} as leaves_prev_30d_at
     from scoped_touches
-    {%- if since %}
-    -- 98 days: the longest window (90) plus the week to the next as-of date
-    where not is_carried or visible_from >= {{ since }} or event_at > {{ dbt.dateadd('day', -98, since) }}
-    {%- endif %}
 ),
 
 -- What became visible per lead and week, grouped by the weeks the touches leave each window.
@@ -138,6 +158,9 @@ weekly as (
     -- counts as doubles, like the running sums they feed
     select
         lead_id,
+        {%- if since %}
+        is_carried,
+        {%- endif %}
         visible_from,
         leaves_7d_at,
         leaves_30d_at,
@@ -173,16 +196,23 @@ weekly as (
         max(case when budget_status = 'no_budget' then 1 else 0 end) as no_budget_flag,
         max(step_number) as last_step_number
     from touch_events
-    group by lead_id, visible_from, leaves_7d_at, leaves_30d_at, leaves_90d_at, enters_prev_30d_at, leaves_prev_30d_at
+    group by lead_id, {% if since %}is_carried, {% endif %}visible_from, leaves_7d_at, leaves_30d_at, leaves_90d_at,
+        enters_prev_30d_at, leaves_prev_30d_at
 ),
 
 -- The last journey step that became visible in each week.
 weekly_last_step as (
-    select last_steps.lead_id, last_steps.visible_from, touch_events.journey_step as last_step
+    select
+        last_steps.lead_id,
+        {%- if since %}
+        last_steps.is_carried,
+        {%- endif %}
+        last_steps.visible_from,
+        touch_events.journey_step as last_step
     from (
-        select lead_id, visible_from, max(last_step_number) as last_step_number
+        select lead_id, {% if since %}is_carried, {% endif %}visible_from, max(last_step_number) as last_step_number
         from weekly
-        group by lead_id, visible_from
+        group by lead_id, {% if since %}is_carried, {% endif %}visible_from
     ) as last_steps
     inner join touch_events
         on touch_events.lead_id = last_steps.lead_id and touch_events.step_number = last_steps.last_step_number
@@ -191,20 +221,27 @@ weekly_last_step as (
 -- A web session's views, grouped by the week they became visible, with what earlier weeks had shown.
 session_stages as (
     select
-        lead_id,
-        session_id,
-        visible_from,
+        touches.lead_id,
+        {%- if since %}
+        lead_scope.is_carried,
+        {%- endif %}
+        touches.session_id,
+        touches.visible_from,
         count(*) as views,
-        min(event_at) as first_view_at,
-        max(event_at) as last_view_at
-    from scoped_touches
-    where touch_type = 'page_view' and session_id is not null
+        min(touches.event_at) as first_view_at,
+        max(touches.event_at) as last_view_at
+    from {{ ref('int_lead_touch_events') }} as touches
+    {%- if since %}
+    inner join lead_scope on touches.lead_id = lead_scope.lead_id
+    {%- endif %}
+    where touches.touch_type = 'page_view' and touches.session_id is not null
+        and touches.visible_from <= {{ last_as_of }}
     {%- if since %}
         -- every stage of the sessions that change a sum from `since` on
-        and (lead_id, session_id) in (
+        and (touches.lead_id, touches.session_id) in (
             select lead_id, session_id from touch_events where touch_type = 'page_view' and session_id is not null)
     {%- endif %}
-    group by lead_id, session_id, visible_from
+    group by touches.lead_id, {% if since %}lead_scope.is_carried, {% endif %}touches.session_id, touches.visible_from
 ),
 
 session_history as (
@@ -241,10 +278,20 @@ session_windows as (
 ),
 
 channel_firsts as (
-    select lead_id, min(visible_from) as visible_from
-    from scoped_touches
-    where touch_type = 'marketing_touch' and channel is not null
-    group by lead_id, channel
+    select touches.lead_id, {% if since %}lead_scope.is_carried, {% endif %}min(touches.visible_from) as visible_from
+    from {{ ref('int_lead_touch_events') }} as touches
+    {%- if since %}
+    inner join lead_scope on touches.lead_id = lead_scope.lead_id
+    {%- endif %}
+    where touches.touch_type = 'marketing_touch' and touches.channel is not null
+        and touches.visible_from <= {{ last_as_of }}
+    {%- if since %}
+        -- A channel first seen from `since` on has a touch visible from then on, so it is among touch_events;
+        -- the first sightings before `since` of the other channels listed are dropped with the old weeks.
+        and (touches.lead_id, touches.channel) in (
+            select lead_id, channel from touch_events where touch_type = 'marketing_touch' and channel is not null)
+    {%- endif %}
+    group by touches.lead_id, {% if since %}lead_scope.is_carried, {% endif %}touches.channel
 ),
 
 -- Other leads from the same company domain (free-mail domains excluded), counted once they were known.
@@ -258,11 +305,14 @@ lead_domains as (
 ),
 
 colleague_arrivals as (
-    select me.lead_id, colleague.visible_from, count(*) as colleagues
+    select me.lead_id, {% if since %}lead_scope.is_carried, {% endif %}colleague.visible_from, count(*) as colleagues
     from lead_domains as me
+    {%- if since %}
+    inner join lead_scope on me.lead_id = lead_scope.lead_id
+    {%- endif %}
     inner join lead_domains as colleague
         on me.company_domain = colleague.company_domain and me.lead_id <> colleague.lead_id
-    group by me.lead_id, colleague.visible_from
+    group by me.lead_id, {% if since %}lead_scope.is_carried, {% endif %}colleague.visible_from
 )
 {%- endmacro %}
 
@@ -290,6 +340,13 @@ colleague_arrivals as (
 {%- set running_max = all_running_max if family == 'extremes' else [] -%}
 {%- set extreme_columns = running_min + running_max + (['last_step'] if family == 'extremes' else []) -%}
 {%- set since = incremental_as_of_start() -%}
+{#- Incremental runs: a carried lead's state replaces its changes before `since`, so each arm keeps a change
+    only if it falls from `since` on or belongs to a lead new since then (sources carry is_carried). -#}
+{%- set kept = {} -%}
+{%- for week in ['visible_from', 'leaves_7d_at', 'leaves_30d_at', 'leaves_90d_at', 'enters_prev_30d_at',
+                 'leaves_prev_30d_at', 'adds_7d_from', 'adds_30d_from', 'adds_90d_from'] -%}
+{%- do kept.update({week: ('(' ~ week ~ ' >= ' ~ since ~ ' or not is_carried)') if since else 'true'}) -%}
+{%- endfor %}
 
 with fresh_deltas as (
     {#- entering: every count and total, and the running extremes -#}
@@ -310,6 +367,7 @@ with fresh_deltas as (
     union all
     {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, entering, extremes) }}
     from weekly
+    where {{ kept['visible_from'] }}
     {%- endif %}
     {%- if family == 'windows' %}
     {%- for days in [7, 30, 90] %}
@@ -319,21 +377,22 @@ with fresh_deltas as (
     union all
     {{ delta_arm('lead_id', 'leaves_' ~ days ~ 'd_at', additive, extreme_columns, leaving) }}
     from weekly
-    where leaves_{{ days }}d_at > visible_from
+    where leaves_{{ days }}d_at > visible_from and {{ kept['leaves_' ~ days ~ 'd_at'] }}
     {%- endfor %}
     union all
     {{ delta_arm('lead_id', 'enters_prev_30d_at', additive, extreme_columns, {'engaged_touches_prev_30d': 'engaged_touches'}) }}
     from weekly
-    where leaves_prev_30d_at > enters_prev_30d_at
+    where leaves_prev_30d_at > enters_prev_30d_at and {{ kept['enters_prev_30d_at'] }}
     union all
     {{ delta_arm('lead_id', 'leaves_prev_30d_at', additive, extreme_columns, {'engaged_touches_prev_30d': '-engaged_touches'}) }}
     from weekly
-    where leaves_prev_30d_at > enters_prev_30d_at
+    where leaves_prev_30d_at > enters_prev_30d_at and {{ kept['leaves_prev_30d_at'] }}
     {%- endif %}
     {%- if family == 'extremes' %}
     union all
     {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {}, {'last_step': 'last_step'}) }}
     from weekly_last_step
+    where {{ kept['visible_from'] }}
     {%- endif %}
     {%- if family == 'sessions' %}
     union all
@@ -342,36 +401,37 @@ with fresh_deltas as (
         'bounce_sessions': 'bounce_change',
         'session_seconds': 'seconds_change'}) }}
     from session_windows
+    where {{ kept['visible_from'] }}
     {%- for days in [7, 30, 90] %}
     union all
     {{ delta_arm('lead_id', 'adds_' ~ days ~ 'd_from', additive, extreme_columns, {'web_sessions_' ~ days ~ 'd': '1'}) }}
     from session_windows
-    where leaves_{{ days }}d_at > adds_{{ days }}d_from
+    where leaves_{{ days }}d_at > adds_{{ days }}d_from and {{ kept['adds_' ~ days ~ 'd_from'] }}
     union all
     {{ delta_arm('lead_id', 'leaves_' ~ days ~ 'd_at', additive, extreme_columns, {'web_sessions_' ~ days ~ 'd': '-1'}) }}
     from session_windows
-    where leaves_{{ days }}d_at > adds_{{ days }}d_from
+    where leaves_{{ days }}d_at > adds_{{ days }}d_from and {{ kept['leaves_' ~ days ~ 'd_at'] }}
     {%- endfor %}
     {%- endif %}
     {%- if family == 'totals' %}
     union all
     {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {'channels_seen': '1'}) }}
     from channel_firsts
+    where {{ kept['visible_from'] }}
     union all
     {{ delta_arm('lead_id', 'visible_from', additive, extreme_columns, {'colleagues_known': 'colleagues'}) }}
     from colleague_arrivals
+    where {{ kept['visible_from'] }}
     {%- endif %}
 ),
 
 deltas as (
+    -- changes after the last as-of date built move no running sum it sees
+    select * from fresh_deltas
+    where week <= {{ lead_engagement_last_as_of() }}
     {%- if since %}
-    -- incremental: a carried lead's state replaces its deltas before `since`
-    select fresh_deltas.*
-    from fresh_deltas
-    inner join lead_scope on fresh_deltas.lead_id = lead_scope.lead_id
-    where (fresh_deltas.week >= {{ since }} or not lead_scope.is_carried)
-        and fresh_deltas.week <= (select last_as_of_date from spine_end)
     union all
+    -- incremental: the carried state, for the leads still on the spine
     {%- set carried_sums = {} -%}
     {%- for column in additive -%}{%- do carried_sums.update({column: column}) -%}{%- endfor -%}
     {%- set carried_extremes = {} -%}
@@ -379,9 +439,7 @@ deltas as (
     {%- if family == 'extremes' -%}{%- do carried_extremes.update({'last_step': 'last_journey_step'}) -%}{%- endif %}
     {{ delta_arm('lead_id', 'as_of_date', additive, extreme_columns, carried_sums, carried_extremes) }}
     from carried
-    {%- else %}
-    select * from fresh_deltas
-    where week <= (select last_as_of_date from spine_end)
+    where lead_id in (select lead_id from lead_scope)
     {%- endif %}
 ),
 
