@@ -79,6 +79,22 @@
     {%- do return('(select last_as_of_date from spine_end)') -%}
 {%- endmacro %}
 
+{#- `from` and `where` for all touches of one kind (every session, or every channel: `part`) visible by the
+    last as-of date; on incremental runs only those of the parts that have a touch in touch_events, i.e. whose
+    figures change from `since` on, with the lead's is_carried from lead_scope. -#}
+{% macro touches_of_changed(since, last_as_of, touch_type, part) -%}
+    from {{ ref('int_lead_touch_events') }} as touches
+    {%- if since %}
+    inner join lead_scope on touches.lead_id = lead_scope.lead_id
+    {%- endif %}
+    where touches.touch_type = '{{ touch_type }}' and touches.{{ part }} is not null
+        and touches.visible_from <= {{ last_as_of }}
+    {%- if since %}
+        and (touches.lead_id, touches.{{ part }}) in (
+            select lead_id, {{ part }} from touch_events where touch_type = '{{ touch_type }}' and {{ part }} is not null)
+    {%- endif %}
+{%- endmacro %}
+
 {#- The CTEs every family reads, written once per model: the spine, the touches with their window exit
     dates, what became visible per lead and week, sessions, channels and colleagues. -#}
 {% macro lead_engagement_sources() -%}
@@ -230,17 +246,8 @@ session_stages as (
         count(*) as views,
         min(touches.event_at) as first_view_at,
         max(touches.event_at) as last_view_at
-    from {{ ref('int_lead_touch_events') }} as touches
-    {%- if since %}
-    inner join lead_scope on touches.lead_id = lead_scope.lead_id
-    {%- endif %}
-    where touches.touch_type = 'page_view' and touches.session_id is not null
-        and touches.visible_from <= {{ last_as_of }}
-    {%- if since %}
-        -- every stage of the sessions that change a sum from `since` on
-        and (touches.lead_id, touches.session_id) in (
-            select lead_id, session_id from touch_events where touch_type = 'page_view' and session_id is not null)
-    {%- endif %}
+    -- every stage of the sessions that change a sum from `since` on
+    {{ touches_of_changed(since, last_as_of, 'page_view', 'session_id') }}
     group by touches.lead_id, {% if since %}lead_scope.is_carried, {% endif %}touches.session_id, touches.visible_from
 ),
 
@@ -279,18 +286,9 @@ session_windows as (
 
 channel_firsts as (
     select touches.lead_id, {% if since %}lead_scope.is_carried, {% endif %}min(touches.visible_from) as visible_from
-    from {{ ref('int_lead_touch_events') }} as touches
-    {%- if since %}
-    inner join lead_scope on touches.lead_id = lead_scope.lead_id
-    {%- endif %}
-    where touches.touch_type = 'marketing_touch' and touches.channel is not null
-        and touches.visible_from <= {{ last_as_of }}
-    {%- if since %}
-        -- A channel first seen from `since` on has a touch visible from then on, so it is among touch_events;
-        -- the first sightings before `since` of the other channels listed are dropped with the old weeks.
-        and (touches.lead_id, touches.channel) in (
-            select lead_id, channel from touch_events where touch_type = 'marketing_touch' and channel is not null)
-    {%- endif %}
+    -- A channel first seen from `since` on has a touch visible from then on, so it is among touch_events;
+    -- the first sightings before `since` of the other channels listed are dropped with the old weeks.
+    {{ touches_of_changed(since, last_as_of, 'marketing_touch', 'channel') }}
     group by touches.lead_id, {% if since %}lead_scope.is_carried, {% endif %}touches.channel
 ),
 
