@@ -8,12 +8,24 @@
   These macros return SQL literals computed from the existing table, or none on a full build.
 -#}
 
+{#- The latest as_of_date in `relation` plus `days`, as a date literal; none when the relation is empty. -#}
+{% macro latest_as_of_literal(relation, days=0) -%}
+    {%- set latest = run_query('select max(as_of_date) from ' ~ relation).columns[0].values()[0] -%}
+    {%- if latest is none -%}{%- do return(none) -%}{%- endif -%}
+    {%- do return("date '" ~ (latest + modules.datetime.timedelta(days=days)).isoformat() ~ "'") -%}
+{%- endmacro %}
+
 {#- The first weekly as-of date not built yet: the week after the latest one in this model. -#}
 {% macro incremental_as_of_start() -%}
     {%- if not execute or this is none or not is_incremental() -%}{%- do return(none) -%}{%- endif -%}
-    {%- set built = run_query('select max(as_of_date) from ' ~ this).columns[0].values()[0] -%}
-    {%- if built is none -%}{%- do return(none) -%}{%- endif -%}
-    {%- do return("date '" ~ (built + modules.datetime.timedelta(days=7)).isoformat() ~ "'") -%}
+    {%- do return(latest_as_of_literal(this, 7)) -%}
+{%- endmacro %}
+
+{#- The last as-of date this run builds: the latest on the spine, which is built before the models that read
+    it. A literal filters as cheaply as a constant (and lets DuckDB skip row groups). -#}
+{% macro incremental_as_of_end(spine) -%}
+    {%- if not execute or this is none or not is_incremental() -%}{%- do return(none) -%}{%- endif -%}
+    {%- do return(latest_as_of_literal(spine)) -%}
 {%- endmacro %}
 
 {#- The first as-of date whose label may still change: the earliest row whose label window was not yet

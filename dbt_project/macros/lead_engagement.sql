@@ -67,18 +67,6 @@
 {%- do return({'windowed_counts': windowed_counts, 'totals': totals, 'decay_weight': decay_weight, 'all_additive': all_additive, 'all_running_min': all_running_min, 'all_running_max': all_running_max, 'transitions': transitions, 'three_step_transitions': three_step_transitions, 'decay_reference': decay_reference, 'half_life_microseconds': half_life_microseconds, 'topic_count': topic_count}) -%}
 {%- endmacro %}
 
-{#- The last as-of date this run builds: a literal on incremental runs (the spine is built by then), which
-    filters as cheaply as a constant; the spine's maximum otherwise. Touches visible only after it change
-    nothing yet (a build in time steps sets the high-water mark step by step, so each reads only what its
-    weeks need). -#}
-{% macro lead_engagement_last_as_of() -%}
-    {%- if execute and this is not none and is_incremental() -%}
-    {%- set last = run_query('select max(as_of_date) from ' ~ ref('int_lead_spine')).columns[0].values()[0] -%}
-    {%- if last is not none -%}{%- do return("date '" ~ last.isoformat() ~ "'") -%}{%- endif -%}
-    {%- endif -%}
-    {%- do return('(select last_as_of_date from spine_end)') -%}
-{%- endmacro %}
-
 {#- `from` and `where` for all touches of one kind (every session, or every channel: `part`) visible by the
     last as-of date; on incremental runs only those of the parts that have a touch in touch_events, i.e. whose
     figures change from `since` on, with the lead's is_carried from lead_scope. -#}
@@ -97,7 +85,7 @@
 
 {#- The CTEs every family reads, written once per model: the spine, the touches with their window exit
     dates, what became visible per lead and week, sessions, channels and colleagues. -#}
-{% macro lead_engagement_sources() -%}
+{% macro lead_engagement_sources(since, last_as_of) -%}
 {%- set spec = lead_engagement_spec() -%}
 {%- set windowed_counts = spec['windowed_counts'] -%}
 {%- set totals = spec['totals'] -%}
@@ -107,8 +95,6 @@
 {%- set half_life_microseconds = spec['half_life_microseconds'] -%}
 {%- set decay_reference = spec['decay_reference'] -%}
 {%- set topic_count = spec['topic_count'] -%}
-{%- set since = incremental_as_of_start() -%}
-{%- set last_as_of = lead_engagement_last_as_of() -%}
 spine as (
     select * from {{ ref('int_lead_spine') }}
     where {{ as_of_dates_from(since) }}
@@ -129,7 +115,8 @@ lead_scope as (
 ),
 {%- endif %}
 
--- The last as-of date built (see lead_engagement_last_as_of).
+-- The last as-of date built: touches visible only after it change nothing yet (a build in time steps sets
+-- the high-water mark step by step, so each step reads only what its weeks need).
 spine_end as (
     select max(as_of_date) as last_as_of_date from spine
 ),
@@ -315,7 +302,7 @@ colleague_arrivals as (
 {%- endmacro %}
 
 {#- One family's running sums, per spine row; reads the CTEs of lead_engagement_sources(). -#}
-{% macro lead_engagement_family(family) -%}
+{% macro lead_engagement_family(family, since, last_as_of) -%}
 {%- set spec = lead_engagement_spec() -%}
 {%- set windowed_counts = spec['windowed_counts'] -%}
 {%- set all_additive = spec['all_additive'] -%}
@@ -337,7 +324,6 @@ colleague_arrivals as (
 {%- set running_min = all_running_min if family == 'extremes' else [] -%}
 {%- set running_max = all_running_max if family == 'extremes' else [] -%}
 {%- set extreme_columns = running_min + running_max + (['last_step'] if family == 'extremes' else []) -%}
-{%- set since = incremental_as_of_start() -%}
 {#- Incremental runs: a carried lead's state replaces its changes before `since`, so each arm keeps a change
     only if it falls from `since` on or belongs to a lead new since then (sources carry is_carried). -#}
 {%- set kept = {} -%}
@@ -426,7 +412,7 @@ with fresh_deltas as (
 deltas as (
     -- changes after the last as-of date built move no running sum it sees
     select * from fresh_deltas
-    where week <= {{ lead_engagement_last_as_of() }}
+    where week <= {{ last_as_of }}
     {%- if since %}
     union all
     -- incremental: the carried state, for the leads still on the spine

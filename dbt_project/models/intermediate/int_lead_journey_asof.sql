@@ -4,7 +4,7 @@
   they could be seen (int_lead_touch_events), so a step shown at one as-of date stays the same step later:
   each milestone is a per-lead fact (int_lead_journey_milestones) that holds from its visible_from date on.
 -#}
-{%- set path_length = 5 -%}
+{%- set path_length = 5 -%}  {#- the steps int_lead_journey_milestones keeps -#}
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
           on_schema_change='fail') }}
 {%- set since = incremental_as_of_start() %}

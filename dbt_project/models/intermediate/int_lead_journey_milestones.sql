@@ -7,7 +7,7 @@
   lead's milestones change only when touches of it are loaded. Incremental runs recompute those leads alone,
   from all of their touches; a build in time steps computes every lead once, in its first step.
 -#}
-{%- set path_length = 5 -%}
+{%- set path_length = 5 -%}  {#- as many as int_lead_journey_asof shows -#}
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='lead_id',
           on_schema_change='fail') }}
 {%- set loaded_after = incremental_loaded_after('touches_loaded_through') %}
