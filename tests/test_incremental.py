@@ -234,7 +234,10 @@ def test_refresh_appends_a_day_and_rescores(pipeline_run, tmp_path):
         con.execute(
             "copy (select * replace ('new-' || activity_id as activity_id, "
             f"timestamp '{latest}' + interval 1 hour as _loaded_at, timestamp '{latest}' as occurred_at) "
-            f"from raw.crm_activities using sample 50 rows) to '{new}/rows.parquet' (format parquet)")
+            # 50 rows staging accepted once (no rejected or re-exported rows), so each must become a touchpoint
+            "from raw.crm_activities where activity_id in (select activity_id from staging.stg_crm__activities) "
+            "qualify count(*) over (partition by activity_id) = 1 order by activity_id limit 50) "
+            f"to '{new}/rows.parquet' (format parquet)")
         history_before = con.execute("select count(*) from scores.lead_score_history").fetchone()[0]
     report = refresh(settings, new.parent, progress=lambda _m: None)
     assert "dbt build, incremental (staging, intermediate, marts)" in report.stage_seconds
