@@ -83,8 +83,9 @@ def _forest(forest_class) -> Callable[[dict[str, Any], int, int], Any]:
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate(
         "logistic_l1",
-        # tol 1e-3: at 60k rows liblinear takes 17 s instead of 90 s for C=0.5, with the same held-out PR-AUC
-        lambda p, seed, threads: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=p["C"], tol=1e-3,
+        # tol 1e-2: on 60k-row folds of 100k simulated leads liblinear takes 2-17 s instead of 7-40 s at 1e-3,
+        # and held-out PR-AUC moves by at most 0.002 (mostly under 0.0001)
+        lambda p, seed, threads: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=p["C"], tol=1e-2,
                                                     max_iter=2000, random_state=seed),
         ({"C": 0.05}, {"C": 0.5}),
         scale=True,
@@ -111,9 +112,14 @@ CANDIDATES: tuple[Candidate, ...] = (
 )
 
 
-def make_pipeline_for(candidate: Candidate, params: dict[str, Any], spec: ModelSpec, seed: int, threads: int) -> Pipeline:
+def make_preparation(spec: ModelSpec, scale: bool) -> Pipeline:
+    """The steps before the estimator. They see the label (target encoding) but not the sample weights, so
+    one fitted preparation serves every candidate with the same `scale` on the same rows."""
     return Pipeline([
-        ("prepare", _preprocessor(spec, candidate.scale)),
+        ("prepare", _preprocessor(spec, scale)),
         ("drop_near_constant", VarianceThreshold(NEAR_ZERO_VARIANCE)),
-        ("model", candidate.build(params, seed, threads)),
     ])
+
+
+def make_pipeline_for(candidate: Candidate, params: dict[str, Any], spec: ModelSpec, seed: int, threads: int) -> Pipeline:
+    return Pipeline([*make_preparation(spec, candidate.scale).steps, ("model", candidate.build(params, seed, threads))])

@@ -19,7 +19,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.utils.class_weight import compute_sample_weight
 
 from ml.features import ModelSpec
-from ml.pipeline import BASELINE, CANDIDATES, Candidate, make_pipeline_for
+from ml.pipeline import BASELINE, CANDIDATES, Candidate, make_preparation
 
 MAX_FOLD_ROWS = 60_000  # each fold fit sees at most this many rows (a fixed random sample): bounded cost
 PR_AUC_TIE = 0.005
@@ -76,33 +76,46 @@ def fit_weighted(pipeline, frame: pd.DataFrame, spec: ModelSpec):
 def evaluate_candidates(frame: pd.DataFrame, spec: ModelSpec, horizon_days: int, seed: int, threads: int,
                         folds: int = 3, candidates: tuple[Candidate, ...] = CANDIDATES,
                         progress: Callable[[str], None] | None = None) -> list[CandidateResult]:
+    """Every grid point of every candidate, fitted and scored in every fold.
+
+    Within a fold the candidates differ only in their estimator and in whether numbers are scaled, so the
+    preparation is fitted once per scaling choice and its output shared (identical to fitting each pipeline
+    whole). One fold's matrices are held at a time."""
     say = progress or (lambda _m: None)
     fold_masks = rolling_folds(frame[spec.date_column], horizon_days, folds)
+    features = list(spec.features)
+    trials = {(c.name, i): CandidateResult(c.name, params) for c in candidates for i, params in enumerate(c.grid)}
+    for fold, (train, validation) in enumerate(fold_masks):
+        rows = frame.iloc[_sample(train, MAX_FOLD_ROWS, seed + fold)]
+        held = frame[validation]
+        y = rows[spec.label].astype(int).to_numpy()
+        held_y = held[spec.label].astype(int).to_numpy()
+        if len(np.unique(y)) < 2 or len(np.unique(held_y)) < 2:
+            say(f"  fold {fold + 1}/{len(fold_masks)} skipped: a single label class")
+            continue
+        weights = compute_sample_weight("balanced", y)
+        for scale in dict.fromkeys(c.scale for c in candidates):
+            preparation = make_preparation(spec, scale)
+            encoded = preparation.fit_transform(rows[features], y)
+            held_encoded = preparation.transform(held[features])
+            for candidate in (c for c in candidates if c.scale == scale):
+                for i, params in enumerate(candidate.grid):
+                    model = candidate.build(params, seed, threads).fit(encoded, y, sample_weight=weights)
+                    p = model.predict_proba(held_encoded)[:, 1]
+                    trials[candidate.name, i].fold_pr_auc.append(float(average_precision_score(held_y, p)))
+                    trials[candidate.name, i].fold_roc_auc.append(float(roc_auc_score(held_y, p)))
+            del encoded, held_encoded
+        say(f"  fold {fold + 1}/{len(fold_masks)}: {len(rows):,} training rows, {len(held):,} held out")
     results = []
     for candidate in candidates:
-        best: CandidateResult | None = None
-        searched = []
-        for params in candidate.grid:
-            trial = CandidateResult(candidate.name, params)
-            for fold, (train, validation) in enumerate(fold_masks):
-                rows = frame.iloc[_sample(train, MAX_FOLD_ROWS, seed + fold)]
-                held = frame[validation]
-                y = held[spec.label].astype(int).to_numpy()
-                if rows[spec.label].nunique() < 2 or len(np.unique(y)) < 2:
-                    continue
-                model = fit_weighted(make_pipeline_for(candidate, params, spec, seed, threads), rows, spec)
-                p = model.predict_proba(held[list(spec.features)])[:, 1]
-                trial.fold_pr_auc.append(float(average_precision_score(y, p)))
-                trial.fold_roc_auc.append(float(roc_auc_score(y, p)))
-            if not trial.fold_pr_auc:
-                continue
-            searched.append({"params": params, "pr_auc": trial.pr_auc, "roc_auc": trial.roc_auc})
-            if best is None or trial.pr_auc > best.pr_auc:
-                best = trial
-        if best is not None:
-            best.searched = searched
-            results.append(best)
-            say(f"  {candidate.name:<24} fold PR-AUC {best.pr_auc:.3f}  ROC-AUC {best.roc_auc:.3f}  {best.params}")
+        tried = [trials[candidate.name, i] for i in range(len(candidate.grid))]
+        tried = [trial for trial in tried if trial.fold_pr_auc]
+        if not tried:
+            continue
+        best = max(tried, key=lambda trial: trial.pr_auc)  # the first of equals, as the grid is ordered
+        best.searched = [{"params": t.params, "pr_auc": t.pr_auc, "roc_auc": t.roc_auc} for t in tried]
+        results.append(best)
+        say(f"  {candidate.name:<24} fold PR-AUC {best.pr_auc:.3f}  ROC-AUC {best.roc_auc:.3f}  {best.params}")
     if not results:
         raise ValueError("no candidate could be evaluated: every fold had a single label class")
     return results

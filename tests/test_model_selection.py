@@ -11,9 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.features import CUSTOMER_CHURN
-from ml.pipeline import CANDIDATES
-from ml.selection import CandidateResult, choose_winner, rolling_folds
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from ml.dataset import load_labelled
+from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
+from ml.pipeline import CANDIDATES, make_pipeline_for
+from ml.selection import (MAX_FOLD_ROWS, CandidateResult, _sample, choose_winner, evaluate_candidates, fit_weighted,
+                          rolling_folds)
 from ml.thresholds import choose_threshold
 from ml.train import train_model
 
@@ -36,6 +40,30 @@ def test_all_five_candidates_are_compared_out_of_time(pipeline_run):
         assert set(rows) == {f"candidate:{c.name}" for c in CANDIDATES}
         assert all(0 < v <= 1 for v in rows.values())
         assert training["algorithm"] in {c.name for c in CANDIDATES}
+
+
+def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_run):
+    """Selection fits each fold's preparation once per scaling choice; every score must equal the one a whole
+    pipeline fitted on the same rows gives."""
+    settings, _ = pipeline_run
+    spec = LEAD_CONVERSION
+    frame = load_labelled(settings, spec)
+    horizon = int(getattr(settings, spec.horizon_setting))
+    chosen = tuple(c for c in CANDIDATES if c.name in ("logistic_l1", "extra_trees"))
+    assert {c.scale for c in chosen} == {True, False}
+    results = evaluate_candidates(frame, spec, horizon, seed=7, threads=1, candidates=chosen)
+    assert [r.name for r in results] == [c.name for c in chosen]
+    folds = rolling_folds(frame[spec.date_column], horizon, 3)
+    for result, candidate in zip(results, chosen):
+        assert len(result.searched) == len(candidate.grid) and len(result.fold_pr_auc) == len(folds)
+        for fold, (train, validation) in enumerate(folds):
+            whole = fit_weighted(make_pipeline_for(candidate, result.params, spec, 7, 1),
+                                 frame.iloc[_sample(train, MAX_FOLD_ROWS, 7 + fold)], spec)
+            held = frame[validation]
+            p = whole.predict_proba(held[list(spec.features)])[:, 1]
+            y = held[spec.label].astype(int)
+            assert average_precision_score(y, p) == pytest.approx(result.fold_pr_auc[fold], abs=1e-12)
+            assert roc_auc_score(y, p) == pytest.approx(result.fold_roc_auc[fold], abs=1e-12)
 
 
 def test_rolling_folds_keep_the_embargo():
