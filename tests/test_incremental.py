@@ -183,9 +183,9 @@ def test_planted_bugs_in_the_incremental_path_are_caught(builds):
     plant(project, "dbt_project/macros/lead_engagement.sql", "dbt.dateadd('day', -98, since)",
           "dbt.dateadd('day', -30, since)")
     plant(project, "dbt_project/models/intermediate/int_lead_journey_milestones.sql",
-          "and lead_id in (\n            select lead_id from {{ ref('int_lead_touch_events') }}\n"
-          "            where _loaded_at > {{ loaded_after }} and step_number is not null)",
-          "and lead_id not in (select lead_id from {{ this }})")
+          "where _loaded_at > {{ loaded_after }} and step_number is not null)",
+          "where _loaded_at > {{ loaded_after }} and step_number is not null\n"
+          "                and lead_id not in (select lead_id from {{ this }}))")
     planted = planted.with_overrides(project_root=project)
     for increment in builds["increments"]:
         append_raw(planted, increment.folder)

@@ -83,9 +83,16 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The last as-of date a run builds: the literal an incremental run passes, else (full builds) the
+    spine_end CTE of lead_engagement_sources. -#}
+{% macro engagement_last_as_of(last_as_of) -%}
+    {%- do return(last_as_of or '(select last_as_of_date from spine_end)') -%}
+{%- endmacro %}
+
 {#- The CTEs every family reads, written once per model: the spine, the touches with their window exit
     dates, what became visible per lead and week, sessions, channels and colleagues. -#}
 {% macro lead_engagement_sources(since, last_as_of) -%}
+{%- set last_as_of = engagement_last_as_of(last_as_of) -%}
 {%- set spec = lead_engagement_spec() -%}
 {%- set windowed_counts = spec['windowed_counts'] -%}
 {%- set totals = spec['totals'] -%}
@@ -303,6 +310,7 @@ colleague_arrivals as (
 
 {#- One family's running sums, per spine row; reads the CTEs of lead_engagement_sources(). -#}
 {% macro lead_engagement_family(family, since, last_as_of) -%}
+{%- set last_as_of = engagement_last_as_of(last_as_of) -%}
 {%- set spec = lead_engagement_spec() -%}
 {%- set windowed_counts = spec['windowed_counts'] -%}
 {%- set all_additive = spec['all_additive'] -%}

@@ -19,10 +19,10 @@
 {%- set decay_reference = spec['decay_reference'] -%}
 {%- set half_life_microseconds = spec['half_life_microseconds'] -%}
 {%- set topic_count = spec['topic_count'] -%}
-{#- Incremental runs: the first new as-of date and the last one, as literals; full builds read the last one
-    from the spine. -#}
+{#- Incremental runs: the first new as-of date and the last one, as literals; full builds pass none and the
+    macros read the last one from the spine. -#}
 {%- set since = incremental_as_of_start() -%}
-{%- set last_as_of = incremental_as_of_end(ref('int_lead_spine')) or '(select last_as_of_date from spine_end)' -%}
+{%- set last_as_of = incremental_as_of_end(ref('int_lead_spine')) -%}
 with {{ lead_engagement_sources(since, last_as_of) }},
 
 -- Each family is computed on its own (macros/lead_engagement.sql) and they meet at the spine row.
