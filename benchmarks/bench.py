@@ -200,6 +200,8 @@ def main() -> int:
     # The lead feature build (in time steps when large, as scorehouse build does): what the floor and the
     # pandas reference are compared with.
     steps = time_chunks(settings)
+    if steps:
+        print(f"  {len(steps) + 1} time steps, high-water marks: {', '.join(steps)}", flush=True)
     for k, high_water in enumerate([*steps, None]):
         dbt_stage(f"dbt run lead models, step {k + 1}/{len(steps) + 1}",
                   ["--select", "+fct_lead_features", *(["--full-refresh"] if k == 0 else [])],

@@ -130,22 +130,72 @@ def append_raw(settings: Settings, new_dir: Path) -> dict[str, int]:
     return appended
 
 
+# Open-lead time up to each instant, from the raw leads and their terminal status changes: a lead is on the
+# spine from when it was known until it was known to be closed, and a step's work (spine rows, and the
+# touches of the leads then open) grows with the open leads it covers. Returns the instants that split it
+# into $steps equal parts. An estimate only: the steps' boundaries never change what a build computes.
+_BALANCED_MARKS_SQL = """
+with leads as (
+    select lead_id, greatest(try_cast(created_at as timestamp), _loaded_at) as opens
+    from raw.crm_leads
+),
+closed as (
+    select lead_id, min(greatest(try_cast(changed_at as timestamp), _loaded_at)) as closes
+    from raw.crm_lead_status_history
+    where lower(trim(status)) in ('converted', 'disqualified')
+    group by lead_id
+),
+spans as (
+    select leads.opens, least(coalesce(closed.closes, $last), $last) as closes
+    from leads
+    left join closed on leads.lead_id = closed.lead_id
+),
+changes as (
+    select opens as instant, 1 as change from spans where closes > opens
+    union all
+    select closes as instant, -1 as change from spans where closes > opens
+),
+open_leads as (
+    select instant, sum(sum(change)) over (order by instant) as open_leads from changes group by instant
+),
+segments as (
+    select instant as starts, open_leads * epoch(lead(instant) over (order by instant) - instant) as lead_seconds,
+        open_leads
+    from open_leads
+),
+cumulative as (
+    select starts, open_leads, lead_seconds, sum(lead_seconds) over (order by starts) as through_end
+    from segments
+    where lead_seconds > 0
+),
+targets as (
+    select k, k * (select max(through_end) from cumulative) / $steps as target
+    from range(1, $steps) as steps(k)
+)
+select starts + to_microseconds(cast((target - (through_end - lead_seconds)) / open_leads * 1e6 as bigint))
+from targets
+inner join cumulative on target > through_end - lead_seconds and target <= through_end
+order by k
+"""
+
+
 def time_chunks(settings: Settings) -> list[str]:
     """High-water marks at which a large full build stops and continues incrementally, so each step holds
     about settings.build_chunk_leads leads' worth of weeks in memory (none when one step is small enough).
 
     Every feature row depends only on rows loaded by its as-of time, so building the weeks up to a
-    high-water mark, then the next weeks from the state reached, gives exactly the rows of one full build."""
+    high-water mark, then the next weeks from the state reached, gives exactly the rows of one full build.
+    The steps split the open-lead time evenly rather than the calendar: open leads pile up, and equal
+    spans of time would leave the last steps several times larger than the first."""
     with connect(settings, read_only=True) as con:
         if not table_exists(con, "raw", "crm_leads"):
             return []
-        leads, first = con.execute(
-            "select count(*), min(greatest(try_cast(created_at as timestamp), _loaded_at)) from raw.crm_leads"
-        ).fetchone()
+        leads = con.execute("select count(*) from raw.crm_leads").fetchone()[0]
         last = _lead_sources_loaded_through(con)
-    if settings.observed_through and last is not None:
-        last = min(last, datetime.fromisoformat(settings.observed_through))
-    steps = -(-int(leads) // settings.build_chunk_leads)
-    if steps <= 1 or first is None or last is None or last <= first:
-        return []
-    return [str(first + (last - first) * k / steps) for k in range(1, steps)]
+        if settings.observed_through and last is not None:
+            last = min(last, datetime.fromisoformat(settings.observed_through))
+        steps = -(-int(leads) // settings.build_chunk_leads)
+        if steps <= 1 or last is None:
+            return []
+        marks = [row[0] for row in con.execute(_BALANCED_MARKS_SQL, {"last": last, "steps": steps}).fetchall()]
+    return [str(mark) for mark in sorted(set(marks)) if mark < last]

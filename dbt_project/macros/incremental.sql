@@ -51,8 +51,9 @@
 {%- endmacro %}
 
 {#- Post-hook of an incremental mart: copy the labels of rows whose window was still open at the previous
-    build from the (incrementally refreshed) labels model. A no-op on full builds. Both sides are read from
-    the earliest open row on: rows are appended week by week, so the older row groups are skipped. -#}
+    build, where they changed, from the (incrementally refreshed) labels model. A no-op on full builds. Both
+    sides are read from the earliest open row on: rows are appended week by week, so the older row groups are
+    skipped. -#}
 {% macro refresh_pending_labels(labels, entity_key, label_name) -%}
     {%- if execute and this is not none and is_incremental() -%}
     {%- set pending_from = incremental_label_start() %}
@@ -64,6 +65,10 @@
     where mart.{{ entity_key }} = labels.{{ entity_key }}
         and mart.as_of_date = labels.as_of_date
         and not mart.is_label_observed
+        -- only rows whose label changed: most open windows are still open, and rewriting them is wasted work
+        and (mart.is_label_observed is distinct from labels.is_label_observed
+            or mart.label_window_end_at is distinct from labels.label_window_end_at
+            or mart.{{ label_name }} is distinct from labels.{{ label_name }})
         {%- if pending_from %}
         and mart.as_of_date >= {{ pending_from }}
         and labels.as_of_date >= {{ pending_from }}

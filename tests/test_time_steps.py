@@ -1,0 +1,70 @@
+"""The high-water marks of a full build in time steps split the open-lead time evenly (scorehouse/incremental.py:
+time_chunks). Small raw tables with known open spans; the marks have closed forms."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from scorehouse.incremental import LEAD_SOURCES, time_chunks
+from scorehouse.warehouse import connect
+from tests.conftest import isolated_settings
+
+START = datetime(2026, 1, 1)
+
+
+def raw_leads(settings, days_open: int | None, leads: int = 100) -> None:
+    """Lead i known on day i from START, closed `days_open` days later (never when None), and one lead created
+    after the last load; the lead sources are loaded through day `leads`."""
+    with connect(settings) as con:
+        con.execute("create schema raw")
+        for table in LEAD_SOURCES:
+            con.execute(f"create table raw.{table} (_loaded_at timestamp)")
+        con.execute("drop table raw.crm_leads")
+        con.execute("create table raw.crm_leads (lead_id varchar, created_at varchar, _loaded_at timestamp)")
+        con.execute("drop table raw.crm_lead_status_history")
+        con.execute("create table raw.crm_lead_status_history "
+                    "(lead_id varchar, status varchar, changed_at varchar, _loaded_at timestamp)")
+        end = START + timedelta(days=leads)
+        # created after the last load: never open within this build
+        con.execute("insert into raw.crm_leads values ('late', ?, ?)", [str(end + timedelta(days=50)), START])
+        con.executemany("insert into raw.crm_leads values (?, ?, ?)",
+                        [[f"L{i}", str(START + timedelta(days=i)), START + timedelta(days=i)] for i in range(leads)])
+        if days_open is not None:
+            # raw statuses as exported: case and spaces vary
+            closing = ["Converted " if i % 2 else "disqualified" for i in range(leads)]
+            con.executemany("insert into raw.crm_lead_status_history values (?, ?, ?, ?)",
+                            [[f"L{i}", closing[i], str(START + timedelta(days=i + days_open)), START]
+                             for i in range(leads)])
+            # a status that does not close the lead changes nothing
+            con.execute("insert into raw.crm_lead_status_history values ('L0', 'working', ?, ?)", [str(START), START])
+        con.execute("insert into raw.web_pages values (?)", [end])
+
+
+def days_after_start(marks: list[str]) -> list[float]:
+    return [(datetime.fromisoformat(mark) - START).total_seconds() / 86400 for mark in marks]
+
+
+def test_open_leads_piling_up_give_shorter_steps_later(tmp_path):
+    """Leads that never close: lead i is open from day i to day 100, so n+1 leads are open during day n and
+    the open-lead days up to day n are n(n+1)/2, 5,050 in all. 101 leads in steps of 26: four steps, and the
+    marks fall where that reaches 1,262.5, 2,525 and 3,787.5: days 49 + 37.5/50, 70 + 40/71 and 86 + 46.5/87."""
+    settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=26)
+    raw_leads(settings, days_open=None)
+    assert days_after_start(time_chunks(settings)) == pytest.approx([49.75, 70.5634, 86.5345], abs=1e-4)
+
+
+def test_closed_leads_leave_the_open_lead_time(tmp_path):
+    """Each lead closes ten days after it is known: n+1 leads are open during day n < 10 (55 lead-days), then
+    ten at a time (900 more). Six steps of 955/6 lead-days: past the ramp the marks are evenly spaced."""
+    settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=20)
+    raw_leads(settings, days_open=10)
+    expected = [10 + (955 * k / 6 - 55) / 10 for k in range(1, 6)]
+    assert days_after_start(time_chunks(settings)) == pytest.approx(expected, abs=1e-4)
+
+
+def test_one_step_when_the_leads_fit(tmp_path):
+    settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=1_000)
+    raw_leads(settings, days_open=None)
+    assert time_chunks(settings) == []
