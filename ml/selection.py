@@ -108,7 +108,8 @@ def evaluate_candidates(frame: pd.DataFrame, spec: ModelSpec, horizon_days: int,
         say(f"  fold {fold + 1}/{len(fold_masks)}: {len(rows):,} training rows, {len(held):,} held out")
     results = []
     for candidate in candidates:
-        tried = [trials[candidate.name, i] for i in range(len(candidate.grid)) if trials[candidate.name, i].fold_pr_auc]
+        of_candidate = (trials[candidate.name, i] for i in range(len(candidate.grid)))
+        tried = [trial for trial in of_candidate if trial.fold_pr_auc]
         if not tried:
             continue
         best = max(tried, key=lambda trial: trial.pr_auc)  # the first of equals, as the grid is ordered

@@ -133,7 +133,9 @@ def append_raw(settings: Settings, new_dir: Path) -> dict[str, int]:
 # Open-lead time up to each instant, from the raw leads and their terminal status changes: a lead is on the
 # spine from when it was known until it was known to be closed, and a step's work (spine rows, and the
 # touches of the leads then open) grows with the open leads it covers. Returns the instants that split it
-# into $steps equal parts. An estimate only: the steps' boundaries never change what a build computes.
+# into $steps equal parts. It reads raw tables because it runs before the first dbt step, so it restates
+# what staging decides (known_from, stg_crm__lead_status_changes.is_terminal). An estimate only: the
+# steps' boundaries never change what a build computes, so a drift there costs balance, not correctness.
 _BALANCED_MARKS_SQL = """
 with leads as (
     select lead_id, greatest(try_cast(created_at as timestamp), _loaded_at) as opens
@@ -180,8 +182,9 @@ order by k
 
 
 def time_chunks(settings: Settings) -> list[str]:
-    """High-water marks at which a large full build stops and continues incrementally, so each step holds
-    about settings.build_chunk_leads leads' worth of weeks in memory (none when one step is small enough).
+    """High-water marks at which a large full build stops and continues incrementally: one step per
+    settings.build_chunk_leads leads, each holding about the same share of the weeks in memory (none when
+    one step is small enough).
 
     Every feature row depends only on rows loaded by its as-of time, so building the weeks up to a
     high-water mark, then the next weeks from the state reached, gives exactly the rows of one full build.

@@ -19,11 +19,9 @@ def raw_leads(settings, days_open: int | None, leads: int = 100) -> None:
     after the last load; the lead sources are loaded through day `leads`."""
     with connect(settings) as con:
         con.execute("create schema raw")
-        for table in LEAD_SOURCES:
+        for table in set(LEAD_SOURCES) - {"crm_leads", "crm_lead_status_history"}:
             con.execute(f"create table raw.{table} (_loaded_at timestamp)")
-        con.execute("drop table raw.crm_leads")
         con.execute("create table raw.crm_leads (lead_id varchar, created_at varchar, _loaded_at timestamp)")
-        con.execute("drop table raw.crm_lead_status_history")
         con.execute("create table raw.crm_lead_status_history "
                     "(lead_id varchar, status varchar, changed_at varchar, _loaded_at timestamp)")
         end = START + timedelta(days=leads)
