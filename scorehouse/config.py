@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Content topics per warehouse; the lead mart's contract has one share column per topic, so it is fixed.
 CONTENT_TOPIC_COUNT = 8
+
+
+@cache
+def dbt_project_vars(project_root: Path = PROJECT_ROOT) -> dict[str, object]:
+    """The defaults under `vars:` in dbt_project.yml, for the few rules Python applies to raw data before dbt
+    runs (one list for both, so they cannot drift apart)."""
+    with open(project_root / "dbt_project.yml", encoding="utf-8") as project:
+        return dict(yaml.safe_load(project)["vars"])
 
 
 def _env_path(name: str, default: Path) -> Path:

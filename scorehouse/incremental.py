@@ -14,7 +14,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from scorehouse.config import Settings
+from scorehouse.config import Settings, dbt_project_vars
 from scorehouse.warehouse import connect, table_exists
 
 # The raw tables the incremental lead models read.
@@ -134,8 +134,9 @@ def append_raw(settings: Settings, new_dir: Path) -> dict[str, int]:
 # spine from when it was known until it was known to be closed, and a step's work (spine rows, and the
 # touches of the leads then open) grows with the open leads it covers. Returns the instants that split it
 # into $steps equal parts. It reads raw tables because it runs before the first dbt step, so it restates
-# what staging decides (known_from, stg_crm__lead_status_changes.is_terminal). An estimate only: the
-# steps' boundaries never change what a build computes, so a drift there costs balance, not correctness.
+# what staging decides: known_from, and stg_crm__lead_status_changes.is_terminal (normalize_label, then the
+# dbt var terminal_lead_statuses, passed as $terminal). An estimate only: the steps' boundaries never
+# change what a build computes, so a drift there costs balance, not correctness.
 _BALANCED_MARKS_SQL = """
 with leads as (
     select lead_id, greatest(try_cast(created_at as timestamp), _loaded_at) as opens
@@ -144,7 +145,7 @@ with leads as (
 closed as (
     select lead_id, min(greatest(try_cast(changed_at as timestamp), _loaded_at)) as closes
     from raw.crm_lead_status_history
-    where lower(trim(status)) in ('converted', 'disqualified')
+    where list_contains($terminal, replace(replace(lower(trim(status)), ' ', '_'), '-', '_'))
     group by lead_id
 ),
 spans as (
@@ -200,5 +201,7 @@ def time_chunks(settings: Settings) -> list[str]:
         steps = -(-int(leads) // settings.build_chunk_leads)
         if steps <= 1 or last is None:
             return []
-        marks = [row[0] for row in con.execute(_BALANCED_MARKS_SQL, {"last": last, "steps": steps}).fetchall()]
+        terminal = list(dbt_project_vars(settings.project_root)["terminal_lead_statuses"])
+        marks = [row[0] for row in con.execute(
+            _BALANCED_MARKS_SQL, {"last": last, "steps": steps, "terminal": terminal}).fetchall()]
     return [str(mark) for mark in sorted(set(marks)) if mark < last]

@@ -14,9 +14,10 @@ from tests.conftest import isolated_settings
 START = datetime(2026, 1, 1)
 
 
-def raw_leads(settings, days_open: int | None, leads: int = 100) -> None:
-    """Lead i known on day i from START, closed `days_open` days later (never when None), and one lead created
-    after the last load; the lead sources are loaded through day `leads`."""
+def raw_leads(settings, days_open: int | None, leads: int = 100,
+              closing_statuses: tuple[str, str] = ("Converted ", "disqualified")) -> None:
+    """Lead i known on day i from START, closed `days_open` days later (never when None) by one of
+    `closing_statuses`, and one lead created after the last load; the lead sources are loaded through day `leads`."""
     with connect(settings) as con:
         con.execute("create schema raw")
         for table in set(LEAD_SOURCES) - {"crm_leads", "crm_lead_status_history"}:
@@ -31,7 +32,7 @@ def raw_leads(settings, days_open: int | None, leads: int = 100) -> None:
                         [[f"L{i}", str(START + timedelta(days=i)), START + timedelta(days=i)] for i in range(leads)])
         if days_open is not None:
             # raw statuses as exported: case and spaces vary
-            closing = ["Converted " if i % 2 else "disqualified" for i in range(leads)]
+            closing = [closing_statuses[i % 2] for i in range(leads)]
             con.executemany("insert into raw.crm_lead_status_history values (?, ?, ?, ?)",
                             [[f"L{i}", closing[i], str(START + timedelta(days=i + days_open)), START]
                              for i in range(leads)])
@@ -60,6 +61,22 @@ def test_closed_leads_leave_the_open_lead_time(tmp_path):
     raw_leads(settings, days_open=10)
     expected = [10 + (955 * k / 6 - 55) / 10 for k in range(1, 6)]
     assert days_after_start(time_chunks(settings)) == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_closing_statuses_are_the_dbt_var_staging_reads(tmp_path):
+    """A project whose terminal_lead_statuses differ: its statuses close leads, after staging's cleaning
+    ("Closed-Won " reads as closed_won), and the default ones no longer do."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "dbt_project.yml").write_text("vars:\n  terminal_lead_statuses: [closed_won, closed_lost]\n")
+    settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=20, project_root=project)
+    raw_leads(settings, days_open=10, closing_statuses=("Closed-Won ", "closed lost"))
+    expected = [10 + (955 * k / 6 - 55) / 10 for k in range(1, 6)]
+    assert days_after_start(time_chunks(settings)) == pytest.approx(expected, abs=1e-4)
+
+    other = isolated_settings(tmp_path / "default").with_overrides(build_chunk_leads=20)
+    raw_leads(other, days_open=10, closing_statuses=("Closed-Won ", "closed lost"))
+    assert days_after_start(time_chunks(other)) != pytest.approx(expected, abs=1e-4)
 
 
 def test_one_step_when_the_leads_fit(tmp_path):
