@@ -126,7 +126,8 @@ class InputSpaceOcclusion:
                 typical[column] = np.nan if value is None else value
             self.typical = np.array(self.prepare.transform(typical), dtype=float)[0]
         self._response = None  # a new batch
-        return np.array(self.prepare.transform(frame[self.features]), dtype=float)
+        # a new array of the batch's own (probability() swaps columns in it and restores them)
+        return np.asarray(self.prepare.transform(frame[self.features]), dtype=float)
 
     def probability(self, encoded: np.ndarray, typical_columns: tuple[str, ...] = ()) -> np.ndarray:
         """The probability with the given raw columns at their typical values (none: the row as it is)."""
