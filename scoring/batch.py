@@ -24,9 +24,10 @@ from scoring.segments import SEGMENT_COLUMNS, segment_leads
 from scoring.sentences import describe_many
 from scoring.writeback import write_scores
 
-# Rows scored at a time. Each batch's preprocessing allocates several arrays of rows x encoded columns;
-# past ~100 MB each, every allocation is fresh memory the kernel must map and zero, which at 200,000 rows
-# took as long as the arithmetic (1M-lead benchmark: 7-9 s of system time against about 2 s at 50,000).
+# Rows scored at a time. Each batch's preprocessing allocates several arrays of rows x encoded columns
+# (about 100 MB each at 50,000 rows). Larger batches cost more in system time (the kernel mapping memory)
+# than they save: scoring 420,000 leads took 7-9 s of system time and 19-25 s in all in batches of
+# 200,000, against 2-5 s and mostly 14-16 s in batches of 50,000 (25,000 was no faster).
 BATCH_ROWS = 50_000
 VERIFY_ROWS = 500  # rows on which the fast explanation path must reproduce plain occlusion before it is used
 REASONS_PER_SIDE = 3
