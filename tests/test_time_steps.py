@@ -12,6 +12,8 @@ from scorehouse.warehouse import connect
 from tests.conftest import isolated_settings
 
 START = datetime(2026, 1, 1)
+# Leads closing ten days after they are known, in six steps (worked out in test_closed_leads_leave_the_open_lead_time).
+MARKS_WHEN_CLOSED_AFTER_TEN_DAYS = [10 + (955 * k / 6 - 55) / 10 for k in range(1, 6)]
 
 
 def raw_leads(settings, days_open: int | None, leads: int = 100,
@@ -59,7 +61,7 @@ def test_closed_leads_leave_the_open_lead_time(tmp_path):
     ten at a time (900 more). Six steps of 955/6 lead-days: past the ramp the marks are evenly spaced."""
     settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=20)
     raw_leads(settings, days_open=10)
-    expected = [10 + (955 * k / 6 - 55) / 10 for k in range(1, 6)]
+    expected = MARKS_WHEN_CLOSED_AFTER_TEN_DAYS
     assert days_after_start(time_chunks(settings)) == pytest.approx(expected, abs=1e-4)
 
 
@@ -71,7 +73,7 @@ def test_the_closing_statuses_are_the_dbt_var_staging_reads(tmp_path):
     (project / "dbt_project.yml").write_text("vars:\n  terminal_lead_statuses: [closed_won, closed_lost]\n")
     settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=20, project_root=project)
     raw_leads(settings, days_open=10, closing_statuses=("Closed-Won ", "closed lost"))
-    expected = [10 + (955 * k / 6 - 55) / 10 for k in range(1, 6)]
+    expected = MARKS_WHEN_CLOSED_AFTER_TEN_DAYS
     assert days_after_start(time_chunks(settings)) == pytest.approx(expected, abs=1e-4)
 
     other = isolated_settings(tmp_path / "default").with_overrides(build_chunk_leads=20)

@@ -24,8 +24,7 @@ final as (
         status_change_id,
         lead_id,
         status,
-        status in ({% for closing in var('terminal_lead_statuses') %}'{{ closing }}'{{ ', ' if not loop.last }}{% endfor %})
-            as is_terminal,
+        status in ('{{ var("terminal_lead_statuses") | join("', '") }}') as is_terminal,
         changed_at,
         _loaded_at
     from deduplicated
