@@ -3,10 +3,13 @@ time_chunks). Small raw tables with known open spans; the marks have closed form
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
 
+from scorehouse.config import PROJECT_ROOT
+from scorehouse.dbt import run_dbt
 from scorehouse.incremental import LEAD_SOURCES, time_chunks
 from scorehouse.warehouse import connect
 from tests.conftest import isolated_settings
@@ -79,6 +82,25 @@ def test_the_closing_statuses_are_the_dbt_var_staging_reads(tmp_path):
     other = isolated_settings(tmp_path / "default").with_overrides(build_chunk_leads=20)
     raw_leads(other, days_open=10, closing_statuses=("Closed-Won ", "closed lost"))
     assert days_after_start(time_chunks(other)) != pytest.approx(expected, abs=1e-4)
+
+
+def test_staging_accepts_a_projects_own_closing_statuses(tmp_path):
+    """The accepted-values test on staged statuses takes the contract's statuses plus terminal_lead_statuses, so
+    a project that closes leads with its own statuses does not fail its own build."""
+    project = tmp_path / "project"
+    project.mkdir()
+    text = (PROJECT_ROOT / "dbt_project.yml").read_text()
+    assert "terminal_lead_statuses: [converted, disqualified]" in text
+    (project / "dbt_project.yml").write_text(
+        text.replace("terminal_lead_statuses: [converted, disqualified]", "terminal_lead_statuses: [closed_won, lost]"))
+    (project / "profiles.yml").write_text((PROJECT_ROOT / "profiles.yml").read_text())
+    (project / "dbt_project").symlink_to(PROJECT_ROOT / "dbt_project")
+    settings = isolated_settings(tmp_path).with_overrides(project_root=project)
+    run_dbt(settings, "compile", ["--select", "test_name:accepted_values,stg_crm__lead_status_changes"], quiet=True)
+    compiled = [path.read_text() for path in (settings.artifacts_dir / "dbt_target").rglob("*.sql")]
+    assert len(compiled) == 1
+    accepted = re.findall(r"'([a-z_]+)'", compiled[0].split("not in", 1)[1])
+    assert accepted == ["new", "mql", "sql", "converted", "disqualified", "closed_won", "lost"]
 
 
 def test_one_step_when_the_leads_fit(tmp_path):
