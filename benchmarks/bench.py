@@ -52,7 +52,7 @@ INCREMENT_THROUGH = datetime(2026, 6, 29, 12)
 
 
 class PeakMemory:
-    """Samples this process's resident memory (VmRSS) while a stage runs."""
+    """Samples this process's resident memory (VmRSS, in KiB) while a stage runs."""
 
     def __init__(self) -> None:
         self.peak_kb = 0
@@ -177,9 +177,9 @@ def main() -> int:
             processed = _count(settings, count_sql)
         else:
             processed = result if isinstance(result, int) and not isinstance(result, bool) else None
-        rows.append({"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_kb / 1024),
+        rows.append({"stage": name, "seconds": round(seconds, 2), "peak_rss_mib": round(memory.peak_kb / 1024),
                      "rows": processed, "rows_per_second": round(processed / seconds) if processed else None})
-        print(f"  {name:<38} {seconds:8.1f}s  peak {memory.peak_kb / 1024:7.0f} MB  rows {processed or '':>12}",
+        print(f"  {name:<38} {seconds:8.1f}s  peak {memory.peak_kb / 1024:7.0f} MiB  rows {processed or '':>12}",
               flush=True)
         return result
 
@@ -260,7 +260,7 @@ def summarise(leads: int, rows: list[dict]) -> dict:
         "feature_build_vs_floor": round(features / seconds["floor: one scan per event table"], 1),
         "end_to_end_seconds_excluding_simulation": round(
             sum(r["seconds"] for r in full_stages if r["stage"] not in not_pipeline), 1),
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in full_stages),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in full_stages),
     }
     if "pandas reference (core lead features)" in seconds:
         summary["pandas_vs_feature_build"] = round(seconds["pandas reference (core lead features)"] / features, 2)
@@ -275,7 +275,7 @@ def summarise(leads: int, rows: list[dict]) -> dict:
     scoring = [seconds[s] for s in ("score leads (with reasons)", "write back") if s in seconds]
     summary["incremental_day_seconds_with_scoring"] = round(incremental_features + sum(scoring), 1) \
         if scoring else None
-    summary["incremental_peak_rss_mb"] = max(r["peak_rss_mb"] for r in incremental_stages)
+    summary["incremental_peak_rss_mib"] = max(r["peak_rss_mib"] for r in incremental_stages)
     return summary
 
 
