@@ -1,5 +1,6 @@
 """The high-water marks of a full build in time steps split the open-lead time evenly (scorehouse/incremental.py:
-time_chunks). Small raw tables with known open spans; the marks have closed forms."""
+time_chunks). Small raw tables with known open spans; the marks have closed forms. Also the closing statuses
+(the dbt var terminal_lead_statuses) that the steps and staging both read."""
 
 from __future__ import annotations
 
@@ -90,9 +91,9 @@ def test_staging_accepts_a_projects_own_closing_statuses(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     text = (PROJECT_ROOT / "dbt_project.yml").read_text()
-    assert "terminal_lead_statuses: [converted, disqualified]" in text
-    (project / "dbt_project.yml").write_text(
-        text.replace("terminal_lead_statuses: [converted, disqualified]", "terminal_lead_statuses: [closed_won, lost]"))
+    default = "terminal_lead_statuses: [converted, disqualified]"
+    assert default in text
+    (project / "dbt_project.yml").write_text(text.replace(default, "terminal_lead_statuses: [closed_won, lost]"))
     (project / "profiles.yml").write_text((PROJECT_ROOT / "profiles.yml").read_text())
     (project / "dbt_project").symlink_to(PROJECT_ROOT / "dbt_project")
     settings = isolated_settings(tmp_path).with_overrides(project_root=project)
