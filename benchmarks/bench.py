@@ -167,6 +167,7 @@ def main() -> int:
     rows: list[dict] = []
 
     def stage(name: str, action, count_sql: str | None = None, rows_of=None):
+        start_kb = PeakMemory._rss_kb()
         with PeakMemory() as memory:
             started = time.perf_counter()
             result = action()
@@ -177,9 +178,11 @@ def main() -> int:
             processed = _count(settings, count_sql)
         else:
             processed = result if isinstance(result, int) and not isinstance(result, bool) else None
-        rows.append({"stage": name, "seconds": round(seconds, 2), "peak_rss_mib": round(memory.peak_kb / 1024),
+        rows.append({"stage": name, "seconds": round(seconds, 2), "start_rss_mib": round(start_kb / 1024),
+                     "peak_rss_mib": round(memory.peak_kb / 1024),
                      "rows": processed, "rows_per_second": round(processed / seconds) if processed else None})
-        print(f"  {name:<38} {seconds:8.1f}s  peak {memory.peak_kb / 1024:7.0f} MiB  rows {processed or '':>12}",
+        print(f"  {name:<38} {seconds:8.1f}s  start {start_kb / 1024:7.0f} MiB  peak {memory.peak_kb / 1024:7.0f} MiB  "
+              f"rows {processed or '':>12}",
               flush=True)
         return result
 

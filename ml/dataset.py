@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from pandas.api.types import is_string_dtype, union_categoricals
 
 from ml.features import ModelSpec
 from scorehouse.config import Settings
@@ -19,6 +20,35 @@ def _columns(spec: ModelSpec, prefix: str = "") -> str:
 # Training reads at most about this many labelled rows: beyond it, a fixed share of entities (all their rows),
 # so memory stays bounded at millions of leads. Fold fits and the final fit sample further (ml/selection.py).
 MAX_LABELLED_ROWS = 2_000_000
+FETCH_VECTORS = 64  # rows arrive in chunks of 64 DuckDB vectors (131,072 rows)
+
+
+def _fetch_compact_chunks(result, keep_text: str) -> list[pd.DataFrame]:
+    """A query result in chunks whose text columns (but keep_text) are pandas categories, converted as rows
+    arrive. As Python strings a text value takes about 60 bytes a row, so the 2M training rows with their ~17
+    text columns would take about 2 GiB; as category codes they take a few MiB, and every later copy (periods,
+    folds) shrinks with them."""
+    chunks = []
+    while not (chunk := result.fetch_df_chunk(FETCH_VECTORS)).empty:
+        for column in chunk.columns:
+            if column != keep_text and (is_string_dtype(chunk[column]) or chunk[column].dtype == object):
+                chunk[column] = chunk[column].astype("category")
+        chunks.append(chunk)
+    return chunks or [result.df()]
+
+
+def _assemble(chunks: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame from the chunks, column by column so that text never comes back as strings (the chunks'
+    categories differ; a union recodes them). Called after the connection closes: DuckDB's buffers are gone
+    before the frame is copied together."""
+    if len(chunks) == 1:
+        return chunks[0]
+    frame = {}
+    for column in chunks[0].columns:
+        parts = [chunk.pop(column) for chunk in chunks]  # each chunk's column is freed as it is copied
+        frame[column] = (union_categoricals(parts, sort_categories=True)
+                         if isinstance(parts[0].dtype, pd.CategoricalDtype) else pd.concat(parts, ignore_index=True))
+    return pd.DataFrame(frame)
 
 
 def load_labelled(settings: Settings, spec: ModelSpec, max_rows: int = MAX_LABELLED_ROWS) -> pd.DataFrame:
@@ -38,11 +68,12 @@ def load_labelled(settings: Settings, spec: ModelSpec, max_rows: int = MAX_LABEL
         value_join = ""
         value = f"m.{spec.value_column}" if spec.value_column else "null"
     with connect(settings, read_only=True) as con:
-        frame = con.execute(
+        chunks = _fetch_compact_chunks(con.execute(
             f"select {_columns(spec, 'm.')}, cast({value} as double) as {VALUE} from {spec.mart} m {value_join} "
             f"where {labelled} "
             f"order by m.{spec.date_column}, m.{spec.entity_key}"
-        ).df()
+        ), keep_text=spec.entity_key)
+    frame = _assemble(chunks)
     if frame.empty:
         raise ValueError(f"{spec.mart} has no labelled rows: is the data long enough for the label horizon?")
     frame.attrs["entity_share"] = share

@@ -66,6 +66,50 @@ def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_ru
             assert roc_auc_score(y, p) == pytest.approx(result.fold_roc_auc[fold], abs=1e-12)
 
 
+def test_training_rows_arrive_with_text_as_categories_and_nothing_else_changed(pipeline_run, monkeypatch):
+    """Training rows are fetched in chunks with text turned into categories (to bound memory): every value must
+    equal a plain fetch's, even when a category first appears in a later chunk; the entity key stays text."""
+    import ml.dataset
+
+    settings, _ = pipeline_run
+    spec = LEAD_CONVERSION
+    monkeypatch.setattr(ml.dataset, "FETCH_VECTORS", 1)  # 2,048-row chunks: many of them on the small run
+    frame = load_labelled(settings, spec)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        plain = con.execute(f"select {ml.dataset._columns(spec)} from {spec.mart} "
+                            f"where {spec.observed_flag} and {spec.label} is not null "
+                            f"order by {spec.date_column}, {spec.entity_key}").df()
+    assert len(frame) == len(plain) > 5 * 2048
+    text = [c for c in plain.columns if pd.api.types.is_string_dtype(plain[c]) and c != spec.entity_key]
+    assert set(spec.categorical) <= set(text) and set(spec.target_encoded) <= set(text)
+    assert all(isinstance(frame[c].dtype, pd.CategoricalDtype) for c in text)
+    assert not isinstance(frame[spec.entity_key].dtype, pd.CategoricalDtype)
+    late = [c for c in text if set(plain[c].iloc[2048:].dropna()) - set(plain[c].iloc[:2048].dropna())]
+    assert late, "no text value first appears after the first chunk: the union of chunks is not exercised"
+    for column in plain.columns:
+        mine = frame[column].astype(object) if column in text else frame[column]
+        theirs = plain[column].astype(object) if column in text else plain[column]
+        pd.testing.assert_series_equal(mine, theirs, check_names=False, check_dtype=column not in text)
+
+
+def test_models_fitted_on_categories_score_like_models_fitted_on_text(pipeline_run):
+    """Scoring reads text, training reads categories: each pipeline must learn the same from either."""
+    settings, _ = pipeline_run
+    spec = LEAD_CONVERSION
+    frame = load_labelled(settings, spec).head(6000)
+    as_text = frame.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            as_text[column] = frame[column].astype(object).astype("str")
+    assert any(isinstance(frame[c].dtype, pd.CategoricalDtype) for c in spec.features)
+    for name in ("logistic_l1", "hist_gradient_boosting"):
+        candidate = next(c for c in CANDIDATES if c.name == name)
+        on_categories, on_text = (fit_weighted(make_pipeline_for(candidate, candidate.grid[0], spec, 7, 1), rows, spec)
+                                  for rows in (frame, as_text))
+        np.testing.assert_allclose(on_categories.predict_proba(as_text[list(spec.features)])[:, 1],
+                                   on_text.predict_proba(as_text[list(spec.features)])[:, 1], rtol=0, atol=1e-12)
+
+
 def test_rolling_folds_keep_the_embargo():
     dates = pd.Series(pd.date_range("2025-01-06", periods=60, freq="7D").repeat(10))
     for train, validation in rolling_folds(dates, horizon_days=90, folds=3):
