@@ -1,6 +1,7 @@
 """The high-water marks of a full build in time steps split the open-lead time evenly (scorehouse/incremental.py:
 time_chunks). Small raw tables with known open spans; the marks have closed forms. Also the closing statuses
-(the dbt var terminal_lead_statuses) that the steps and staging both read."""
+(the dbt var terminal_lead_statuses) that the steps and staging both read, and the conversion status the label
+reads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from scorehouse.config import PROJECT_ROOT
-from scorehouse.dbt import run_dbt
+from scorehouse.dbt import DbtError, run_dbt
 from scorehouse.incremental import LEAD_SOURCES, time_chunks
 from scorehouse.warehouse import connect
 from tests.conftest import isolated_settings
@@ -85,23 +86,51 @@ def test_the_closing_statuses_are_the_dbt_var_staging_reads(tmp_path):
     assert days_after_start(time_chunks(other)) != pytest.approx(expected, abs=1e-4)
 
 
+def _project_with_statuses(tmp_path, statuses: str):
+    """Settings for a copy of the project whose dbt_project.yml sets the lead-status vars to `statuses`."""
+    project = tmp_path / "project"
+    project.mkdir(parents=True)
+    text = (PROJECT_ROOT / "dbt_project.yml").read_text()
+    default = "terminal_lead_statuses: [converted, disqualified]\n"
+    conversion = re.search(r"\n  conversion_lead_status: converted\n", text)
+    assert default in text and conversion
+    text = text.replace(conversion.group(0), "\n").replace(default, statuses)
+    (project / "dbt_project.yml").write_text(text)
+    (project / "profiles.yml").write_text((PROJECT_ROOT / "profiles.yml").read_text())
+    (project / "dbt_project").symlink_to(PROJECT_ROOT / "dbt_project")
+    return isolated_settings(tmp_path).with_overrides(project_root=project)
+
+
+def _compiled(settings, selector: str, name: str = "*") -> list[str]:
+    """The compiled SQL of the selected nodes (those whose file is `name`.sql)."""
+    run_dbt(settings, "compile", ["--select", selector], quiet=True)
+    return [path.read_text() for path in (settings.artifacts_dir / "dbt_target" / "compiled").rglob(f"{name}.sql")]
+
+
 def test_staging_accepts_a_projects_own_closing_statuses(tmp_path):
     """The accepted-values test on staged statuses takes the contract's statuses plus terminal_lead_statuses, so
     a project that closes leads with its own statuses does not fail its own build."""
-    project = tmp_path / "project"
-    project.mkdir()
-    text = (PROJECT_ROOT / "dbt_project.yml").read_text()
-    default = "terminal_lead_statuses: [converted, disqualified]"
-    assert default in text
-    (project / "dbt_project.yml").write_text(text.replace(default, "terminal_lead_statuses: [closed_won, lost]"))
-    (project / "profiles.yml").write_text((PROJECT_ROOT / "profiles.yml").read_text())
-    (project / "dbt_project").symlink_to(PROJECT_ROOT / "dbt_project")
-    settings = isolated_settings(tmp_path).with_overrides(project_root=project)
-    run_dbt(settings, "compile", ["--select", "test_name:accepted_values,stg_crm__lead_status_changes"], quiet=True)
-    compiled = [path.read_text() for path in (settings.artifacts_dir / "dbt_target").rglob("*.sql")]
+    settings = _project_with_statuses(
+        tmp_path, "terminal_lead_statuses: [closed_won, lost]\n  conversion_lead_status: closed_won\n")
+    compiled = _compiled(settings, "test_name:accepted_values,stg_crm__lead_status_changes")
     assert len(compiled) == 1
     accepted = re.findall(r"'([a-z_]+)'", compiled[0].split("not in", 1)[1])
     assert accepted == ["new", "mql", "sql", "converted", "disqualified", "closed_won", "lost"]
+
+
+def test_the_label_follows_the_projects_conversion_status(tmp_path):
+    """The conversion label reads the dbt var conversion_lead_status, which must be one of the closing
+    statuses: a status that would not close the lead stops the build with a message naming both vars."""
+    settings = _project_with_statuses(
+        tmp_path, "terminal_lead_statuses: [closed_won, lost]\n  conversion_lead_status: closed_won\n")
+    [labels] = _compiled(settings, "int_lead_labels", name="int_lead_labels")
+    assert "status = 'closed_won'" in labels and "'converted'" not in labels
+
+    wrong = _project_with_statuses(
+        tmp_path / "wrong", "terminal_lead_statuses: [closed_won, lost]\n  conversion_lead_status: won\n")
+    with pytest.raises(DbtError, match="conversion_lead_status 'won' is not one of terminal_lead_statuses "
+                                       "closed_won, lost"):
+        _compiled(wrong, "int_lead_labels")
 
 
 def test_one_step_when_the_leads_fit(tmp_path):
