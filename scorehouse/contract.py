@@ -58,7 +58,8 @@ SOURCES: tuple[SourceTable, ...] = (
     SourceTable("crm_lead_status_history", "status_change_id", "changed_at", "Every lead status change.", (
         _c("status_change_id", "varchar", True, "Row id."),
         _c("lead_id", "varchar", True, "Lead id."),
-        _c("status", "varchar", True, "New, MQL, SQL, Converted or Disqualified."),
+        _c("status", "varchar", True, "New, MQL, SQL, Converted or Disqualified (or a project's own closing "
+                                          "statuses: dbt vars terminal_lead_statuses, conversion_lead_status)."),
         _c("changed_at", "timestamp", True, "When the status changed."),
         LOADED,
     )),

@@ -13,6 +13,7 @@ import pytest
 
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+import ml.dataset
 from ml.dataset import load_labelled
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
 from ml.pipeline import CANDIDATES, make_pipeline_for
@@ -69,8 +70,6 @@ def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_ru
 def test_training_rows_arrive_with_text_as_categories_and_nothing_else_changed(pipeline_run, monkeypatch):
     """Training rows are fetched in chunks with text turned into categories (to bound memory): every value must
     equal a plain fetch's, even when a category first appears in a later chunk; the entity key stays text."""
-    import ml.dataset
-
     settings, _ = pipeline_run
     spec = LEAD_CONVERSION
     monkeypatch.setattr(ml.dataset, "FETCH_VECTORS", 1)  # 2,048-row chunks: many of them on the small run

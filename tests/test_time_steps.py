@@ -91,10 +91,9 @@ def _project_with_statuses(tmp_path, statuses: str):
     project = tmp_path / "project"
     project.mkdir(parents=True)
     text = (PROJECT_ROOT / "dbt_project.yml").read_text()
-    default = "terminal_lead_statuses: [converted, disqualified]\n"
-    conversion = re.search(r"\n  conversion_lead_status: converted\n", text)
-    assert default in text and conversion
-    text = text.replace(conversion.group(0), "\n").replace(default, statuses)
+    default, conversion = "terminal_lead_statuses: [converted, disqualified]\n", "  conversion_lead_status: converted\n"
+    assert default in text and conversion in text
+    text = text.replace(conversion, "").replace(default, statuses)
     (project / "dbt_project.yml").write_text(text)
     (project / "profiles.yml").write_text((PROJECT_ROOT / "profiles.yml").read_text())
     (project / "dbt_project").symlink_to(PROJECT_ROOT / "dbt_project")
