@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 
+from core.warehouse import connect  # noqa: E402
 from ml.dataset import load_labelled  # noqa: E402
 from ml.features import (  # noqa: E402
     CONTENT_NUMERIC, DYNAMICS_NUMERIC, ENCODED_HIGH_CARDINALITY, ENCODED_NUMERIC, JOURNEY_BOOLEAN, JOURNEY_CATEGORICAL,
@@ -37,12 +38,12 @@ from ml.pipeline import CANDIDATES, make_pipeline_for  # noqa: E402
 from ml.registry import ensure_registry  # noqa: E402
 from ml.selection import fit_weighted  # noqa: E402
 from ml.split import out_of_time_split  # noqa: E402
-from scorehouse.config import Settings  # noqa: E402
-from scorehouse.dbt import run_dbt  # noqa: E402
-from scorehouse.ground_truth import truth_for_rows  # noqa: E402
-from scorehouse.landing import land_raw  # noqa: E402
-from scorehouse.simulate import SimulationConfig, simulate  # noqa: E402
-from scorehouse.topics import refresh_page_topics  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.dbt import run_dbt  # noqa: E402
+from scorehouse.pipeline import land  # noqa: E402
+from simulator import SimulationConfig, simulate  # noqa: E402
+from simulator.ground_truth import truth_for_rows  # noqa: E402
+from ingest.topics import refresh_page_topics  # noqa: E402
 from scoring.tables import ensure_score_tables  # noqa: E402
 
 LEARNER = ("hist_gradient_boosting", {"learning_rate": 0.05})
@@ -67,20 +68,23 @@ def feature_sets() -> list[tuple[str, ModelSpec]]:
 
 def build(settings: Settings, leads: int, offset: float, seed: int) -> None:
     simulate(SimulationConfig(leads=leads, seed=seed, conversion_offset=offset), settings.raw_dir)
-    land_raw(settings, settings.raw_dir)
-    ensure_score_tables(settings)
-    ensure_registry(settings)
-    refresh_page_topics(settings)
+    land(settings)
+    with connect(settings) as con:
+        ensure_score_tables(con)
+        ensure_registry(con)
+        refresh_page_topics(con, settings)
     run_dbt(settings, "run", ["--select", "+fct_lead_features", "stg_crm__opportunities"], quiet=True)
 
 
 def ablate(settings: Settings) -> dict:
-    frame = load_labelled(settings, LEAD_CONVERSION)
+    with connect(settings, read_only=True) as con:
+        frame = load_labelled(con, LEAD_CONVERSION).frame()
     split = out_of_time_split(frame[LEAD_CONVERSION.date_column], settings.lead_horizon_days,
                               settings.test_fraction, settings.validation_fraction)
     train, test = frame[split.fit | split.validation], frame[split.test]
     y_test = test[LEAD_CONVERSION.label].astype(int).to_numpy()
-    truth = truth_for_rows(settings, LEAD_CONVERSION.entity_key, test, settings.lead_horizon_days)
+    with connect(settings, read_only=True) as con:
+        truth = truth_for_rows(con, LEAD_CONVERSION.entity_key, test, settings.lead_horizon_days)
     result = {
         "labelled_rows": len(frame),
         "positive_rate": float(frame[LEAD_CONVERSION.label].mean()),

@@ -32,19 +32,28 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
+from core.config import Settings  # noqa: E402
+from core.contract import RAW_TABLES  # noqa: E402
+from core.dbt import run_dbt  # noqa: E402
+from core.warehouse import connect  # noqa: E402
+from ingest.incremental import (append_raw, check_extends_previous_build, record_watermarks,  # noqa: E402
+                                time_chunks)
+from ingest.topics import refresh_page_topics  # noqa: E402
 from ml.features import LEAD_CONVERSION  # noqa: E402
-from ml.registry import ensure_registry  # noqa: E402
 from ml.train import train_model  # noqa: E402
-from scorehouse.config import Settings  # noqa: E402
-from scorehouse.dbt import run_dbt  # noqa: E402
-from scorehouse.incremental import (append_raw, check_extends_previous_build, record_watermarks,  # noqa: E402
-                                   time_chunks)
-from scorehouse.landing import land_raw  # noqa: E402
-from scorehouse.simulate import RAW_TABLES, SimulationConfig, simulate  # noqa: E402
-from scorehouse.topics import refresh_page_topics  # noqa: E402
+from scorehouse.pipeline import land  # noqa: E402
 from scoring.batch import score_snapshot  # noqa: E402
 from scoring.tables import ensure_score_tables  # noqa: E402
 from scoring.writeback import write_scores  # noqa: E402
+from ml.registry import ensure_registry  # noqa: E402
+from simulator import SimulationConfig, simulate  # noqa: E402
+from simulator.ground_truth import truth_for_rows  # noqa: E402
+
+
+def on(settings: Settings, function, *args, read_only: bool = False):
+    """function(con, *args) on one connection to the benchmark's warehouse."""
+    with connect(settings, read_only=read_only) as con:
+        return function(con, *args)
 
 # The full build sees rows loaded by HELD_BACK_AFTER (a Sunday noon); the increment is the next day's loads.
 HELD_BACK_AFTER = datetime(2026, 6, 28, 12)
@@ -195,30 +204,30 @@ def main() -> int:
 
     print(f"benchmark at {args.leads:,} leads in {root}", flush=True)
     stage("simulate", lambda: sum(simulate(SimulationConfig(leads=args.leads, seed=args.seed), settings.raw_dir).values()))
-    stage("land raw files", lambda: sum(land_raw(settings, settings.raw_dir).values()))
+    stage("land raw files", lambda: sum(land(settings).values()))
     stage("hold back the last day", lambda: hold_back_last_day(settings, root / "increment"))
-    ensure_score_tables(settings)
-    ensure_registry(settings)
-    stage("content topics (fit + map pages)", lambda: refresh_page_topics(settings).pages)
+    on(settings, ensure_score_tables)
+    on(settings, ensure_registry)
+    stage("content topics (fit + map pages)", lambda: on(settings, refresh_page_topics, settings).pages)
     # The lead feature build (in time steps when large, as scorehouse build does): what the floor and the
     # pandas reference are compared with.
-    steps = time_chunks(settings)
+    steps = on(settings, time_chunks, settings)
     if steps:
         print(f"  {len(steps) + 1} time steps, high-water marks: {', '.join(steps)}", flush=True)
     for k, high_water in enumerate([*steps, None]):
         dbt_stage(f"dbt run lead models, step {k + 1}/{len(steps) + 1}",
                   ["--select", "+fct_lead_features", *(["--full-refresh"] if k == 0 else [])],
                   settings.with_overrides(observed_through=high_water))
-    record_watermarks(settings)
+    on(settings, record_watermarks, settings)
     feature_rows = _count(settings, "select count(*) from marts.fct_lead_features")
     rows[-1]["rows"] = feature_rows
     stage("floor: one scan per event table", lambda: floor_build(settings))
     if args.leads <= args.pandas_max_leads:
         stage("pandas reference (core lead features)", lambda: pandas_features(settings))
     # The next day arrives: append it and refresh incrementally.
-    stage("incremental: append one day of raw rows", lambda: sum(append_raw(settings, root / "increment").values()))
-    stage("incremental: check watermarks + topics", lambda: check_extends_previous_build(settings)
-          or refresh_page_topics(settings).pages)
+    stage("incremental: append one day of raw rows", lambda: sum(on(settings, append_raw, root / "increment").values()))
+    stage("incremental: check watermarks + topics", lambda: on(settings, check_extends_previous_build, settings)
+          or on(settings, refresh_page_topics, settings).pages)
     dbt_stage("incremental: dbt run lead models", ["--select", "+fct_lead_features"])
     rows[-1]["rows"] = _count(settings, "select count(*) from marts.fct_lead_features") - feature_rows
     # Then train and score on the refreshed data (a daily refresh scores too: see the summary).
@@ -238,13 +247,11 @@ def model_stages(settings: Settings, stage) -> None:
                                                           quiet=True))
     started = time.perf_counter()
     say = lambda message: print(f"      {time.perf_counter() - started:7.1f}s {message.strip()}", flush=True)  # noqa: E731
-    stage("train lead model", lambda: train_model(settings, LEAD_CONVERSION, say) and None,
+    stage("train lead model", lambda: train_model(settings, LEAD_CONVERSION, say, truth_for_rows) and None,
           "select count(*) from marts.fct_lead_features where is_label_observed")
-    run = stage("score leads (with reasons)", lambda: score_snapshot(settings, LEAD_CONVERSION),
+    run = stage("score leads (with reasons)", lambda: on(settings, score_snapshot, settings, LEAD_CONVERSION),
                 rows_of=lambda scored: len(scored.scores))
-    stage("write back", lambda: write_scores(settings, "lead_scores", "lead_score_history", run.scores,
-                                             "lead_conversion", run.reasons, run.segments, run.drift)
-          or len(run.scores))
+    stage("write back", lambda: on(settings, write_scores, LEAD_CONVERSION, run) or len(run.scores))
 
 
 def summarise(leads: int, rows: list[dict]) -> dict:

@@ -19,9 +19,10 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from scorehouse.config import Settings
-from scorehouse.contract import SOURCES
-from scorehouse.warehouse import connect, table_exists
+from core.config import Settings
+from core.contract import SOURCES
+from core.warehouse import connect, table_exists
+from ml.features import MODELS
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave the machine
 
@@ -54,10 +55,9 @@ def _raw_suite(gx, source, now: datetime):
     return suite
 
 
-SCORE_TABLES = {
-    "lead_scores": ("lead_id", "conversion_probability", "tier", ["A", "B", "C", "D"]),
-    "customer_churn_scores": ("account_id", "churn_probability", "risk_tier", ["high", "elevated", "moderate", "low"]),
-}
+# Each model's current score table: its key, probability column, tier column and tiers.
+SCORE_TABLES = {spec.score_table: (spec.entity_key, spec.probability_column, spec.tier_column, list(spec.tier_labels))
+                for spec in MODELS.values()}
 
 
 def _score_suite(gx, table: str):

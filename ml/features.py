@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from scorehouse.config import CONTENT_TOPIC_COUNT
+from core.config import CONTENT_TOPIC_COUNT
 
 
 @dataclass(frozen=True)

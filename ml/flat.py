@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import duckdb
 import joblib
 import numpy as np
 import pandas as pd
@@ -23,13 +24,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
+from core.config import Settings
+from core.warehouse import Connection, connect, transaction
 from ml.features import ModelSpec
 from ml.leakage import audit, record_audit
 from ml.pipeline import CANDIDATES, make_pipeline_for
 from ml.registry import ensure_registry
-from scorehouse.config import Settings
-from scorehouse.warehouse import connect
-from scoring.scores import to_score, to_tier
+from ml.scores import TIER_TOP_SHARES, to_score, to_tier
 
 POSITIVE = {"1", "yes", "y", "true", "t", "converted", "churned"}
 NEGATIVE = {"0", "no", "n", "false", "f", "not converted", "stayed"}
@@ -56,8 +57,6 @@ def _column_name(text: str) -> str:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    import duckdb
-
     with duckdb.connect() as con:
         if path.suffix.lower() == ".parquet":
             return con.execute(f"select * from read_parquet('{path}')").df()
@@ -95,110 +94,114 @@ def _spec(name: str, frame: pd.DataFrame, columns: list[str]) -> ModelSpec:
                      numeric=numeric, categorical=categorical)
 
 
-def run_flat(settings: Settings, path: Path, id_column: str, label_column: str, name: str,
-             created_at_column: str | None = None, keep_columns: tuple[str, ...] = (),
-             progress: Callable[[str], None] | None = None) -> FlatResult:
-    say = progress or (lambda _m: None)
-    path = Path(path)
+@dataclass(frozen=True)
+class FlatExport:
+    """A flat file and what its columns mean."""
+
+    path: Path
+    id_column: str
+    label_column: str
+    name: str
+    created_at_column: str | None = None
+    keep_columns: tuple[str, ...] = ()
+
+
+@dataclass
+class _Rows:
+    raw: pd.DataFrame  # every row read, columns renamed
+    rejects: pd.DataFrame  # line, reason (None for a usable row)
+    data: pd.DataFrame  # the usable rows, typed, with entity_id and label
+    y: np.ndarray
+    label_col: str
+    created_col: str | None
+
+    @property
+    def keep(self) -> np.ndarray:
+        return self.rejects.reason.isna().to_numpy()
+
+
+def _rows(export: FlatExport) -> _Rows:
+    """Read the file, name its columns, reject rows without an id or a yes/no label, and type the rest."""
+    path = Path(export.path)
     if not path.is_file() or path.stat().st_size == 0:
         raise ValueError(f"{path}: no such file, or it is empty")
     raw = _read(path)
-    rows_read = len(raw)
     raw.columns = [_column_name(c) for c in raw.columns]
-    id_col, label_col = _column_name(id_column), _column_name(label_column)
-    created_col = _column_name(created_at_column) if created_at_column else None
-    for wanted, given in ((id_col, id_column), (label_col, label_column)) + (((created_col, created_at_column),) if created_col else ()):
-        if wanted not in raw.columns:
+    id_col, label_col = _column_name(export.id_column), _column_name(export.label_column)
+    created_col = _column_name(export.created_at_column) if export.created_at_column else None
+    wanted = ((id_col, export.id_column), (label_col, export.label_column))
+    for column, given in wanted + (((created_col, export.created_at_column),) if created_col else ()):
+        if column not in raw.columns:
             raise ValueError(f"{path}: no column {given!r}; columns are: {', '.join(raw.columns)}")
     raw = raw.loc[:, ~raw.columns.duplicated()]
     label_text = raw[label_col].astype(str).str.strip().str.lower()
     label = np.where(label_text.isin(POSITIVE), 1, np.where(label_text.isin(NEGATIVE), 0, -1))
+    missing_id = raw[id_col].isna() | (raw[id_col].astype(str).str.strip() == "")
     rejects = pd.DataFrame({
         "line": np.arange(len(raw)) + 2,
-        "reason": np.where(raw[id_col].isna() | (raw[id_col].astype(str).str.strip() == ""), f"missing id {id_column}",
-                  np.where(label < 0, f"label {label_column} is not a yes/no value", None)),
+        "reason": np.where(missing_id, f"missing id {export.id_column}",
+                           np.where(label < 0, f"label {export.label_column} is not a yes/no value", None)),
     })
     duplicated = raw[id_col].duplicated(keep="first") & rejects.reason.isna()
-    rejects.loc[duplicated, "reason"] = f"duplicate id {id_column}"
+    rejects.loc[duplicated, "reason"] = f"duplicate id {export.id_column}"
     keep = rejects.reason.isna().to_numpy()
-    data = _typed(raw[keep].reset_index(drop=True))
-    y = label[keep]
-    data = data.rename(columns={id_col: "entity_id"})
+    data = _typed(raw[keep].reset_index(drop=True)).rename(columns={id_col: "entity_id"})
     data["entity_id"] = data["entity_id"].astype(str)
-    data["label"] = y
-    candidates = [c for c in data.columns if c not in ("entity_id", "label", label_col, created_col)]
-    report = audit(data, y, candidates, check_names=True)
-    keep_set = {_column_name(c) for c in keep_columns}
-    report["is_excluded"] = report.flagged_reason.notna() & ~report.column_name.isin(keep_set)
-    excluded = report.loc[report.is_excluded, "column_name"].tolist()
-    if excluded:
-        say(f"warning: leakage audit excluded {len(excluded)} column(s): {', '.join(excluded)} "
-            "(keep one with --keep-column)")
-    features = [c for c in candidates if c not in excluded]
-    spec = _spec(name, data, features)
-    result = FlatResult(name, rows_read, int(keep.sum()), int((~keep).sum()), "", report, excluded)
+    data["label"] = label[keep]
+    return _Rows(raw, rejects, data, label[keep], label_col, created_col)
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    with connect(settings) as con:  # the flat table lands and becomes a mart like any other source
-        con.execute("create schema if not exists raw; create schema if not exists marts")
-        con.register("flat_raw", raw.assign(_loaded_at=now, _source_file=str(path), _source_line=np.arange(len(raw)) + 2))
-        con.execute(f"create or replace table raw.flat_{name} as select * from flat_raw")
-        con.register("flat_rejects", rejects[~keep].assign(source=f"flat_{name}", file=str(path)))
-        con.execute(f"create or replace table raw.flat_{name}_rejects as select source, file, line, reason from flat_rejects")
-        con.register("flat_mart", data)
-        con.execute(f"create or replace table marts.fct_flat_{name} as select * from flat_mart")
 
-    if created_col:
-        created = pd.to_datetime(data[created_col], errors="coerce")
+def _land(con: Connection, export: FlatExport, rows: _Rows, now: datetime) -> None:
+    """The flat table lands and becomes a mart like any other source; refused rows go to its rejects table."""
+    name, keep = export.name, rows.keep
+    con.execute("create schema if not exists raw; create schema if not exists marts")
+    con.register("flat_raw", rows.raw.assign(_loaded_at=now, _source_file=str(export.path),
+                                              _source_line=np.arange(len(rows.raw)) + 2))
+    con.execute(f"create or replace table raw.flat_{name} as select * from flat_raw")
+    con.register("flat_rejects", rows.rejects[~keep].assign(source=f"flat_{name}", file=str(export.path)))
+    con.execute(f"create or replace table raw.flat_{name}_rejects as select source, file, line, reason from flat_rejects")
+    con.register("flat_mart", rows.data)
+    con.execute(f"create or replace table marts.fct_flat_{name} as select * from flat_mart")
+    for view in ("flat_raw", "flat_rejects", "flat_mart"):
+        con.unregister(view)
+
+
+def _fit_candidate(candidate_name: str, spec: ModelSpec, frame: pd.DataFrame, y: np.ndarray, settings: Settings):
+    c = next(x for x in CANDIDATES if x.name == candidate_name)
+    return make_pipeline_for(c, c.grid[-1], spec, settings.random_seed, settings.duckdb_threads).fit(
+        frame[list(spec.features)], y, model__sample_weight=compute_sample_weight("balanced", y))
+
+
+def _evaluate(settings: Settings, rows: _Rows, spec: ModelSpec, result: FlatResult, say) -> dict[str, np.ndarray]:
+    """Each candidate's probabilities (out of fold, or on the latest 20% by creation date) and metrics."""
+    data, y = rows.data, rows.y
+    if rows.created_col:
+        created = pd.to_datetime(data[rows.created_col], errors="coerce")
         cut = created.quantile(0.8)
-        result.evaluation = f"out of time: trained before {cut.date()}, tested on the latest 20% of rows by {created_at_column}"
+        train, test = (created < cut).to_numpy(), (created >= cut).to_numpy()
+        result.evaluation = (f"out of time: trained before {cut.date()}, tested on the latest 20% of rows by "
+                             f"{rows.created_col}")
     else:
         result.evaluation = "5-fold stratified cross-validation (no event times in a flat export)"
     predictions = {}
     for candidate in FLAT_CANDIDATES:
-        if created_col:
-            train, test = (created < cut).to_numpy(), (created >= cut).to_numpy()
-            c = next(x for x in CANDIDATES if x.name == candidate)
-            pipeline = make_pipeline_for(c, c.grid[-1], spec, settings.random_seed, settings.duckdb_threads)
-            pipeline.fit(data[train][list(spec.features)], y[train], model__sample_weight=compute_sample_weight("balanced", y[train]))
+        if rows.created_col:
+            pipeline = _fit_candidate(candidate, spec, data[train], y[train], settings)
             p, truth = pipeline.predict_proba(data[test][list(spec.features)])[:, 1], y[test]
         else:
             p, truth = _cv_predictions(candidate, spec, data, y, settings.random_seed, settings.duckdb_threads), y
         predictions[candidate] = p
-        result.metrics[candidate] = {"roc_auc": float(roc_auc_score(truth, p)), "pr_auc": float(average_precision_score(truth, p))}
-        say(f"  {candidate}: ROC-AUC {result.metrics[candidate]['roc_auc']:.3f}  PR-AUC {result.metrics[candidate]['pr_auc']:.3f}")
-    result.winner = max(result.metrics, key=lambda k: result.metrics[k]["pr_auc"])
-    if excluded and not created_col:  # what the flagged columns would have added: the size of the leak
-        leaky_spec = _spec(name, data, candidates)
-        p = _cv_predictions(result.winner, leaky_spec, data, y, settings.random_seed, settings.duckdb_threads)
-        result.metrics_with_flagged = {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p))}
-        say(f"  with the flagged columns it would be ROC-AUC {result.metrics_with_flagged['roc_auc']:.3f}: that is leakage, not skill")
+        result.metrics[candidate] = {"roc_auc": float(roc_auc_score(truth, p)),
+                                     "pr_auc": float(average_precision_score(truth, p))}
+        say(f"  {candidate}: ROC-AUC {result.metrics[candidate]['roc_auc']:.3f}  "
+            f"PR-AUC {result.metrics[candidate]['pr_auc']:.3f}")
+    return predictions
 
-    result.model_version = f"flat_{name}-{now:%Y%m%dT%H%M%S}"
-    folder = settings.models_dir / result.model_version
-    folder.mkdir(parents=True, exist_ok=True)
-    c = next(x for x in CANDIDATES if x.name == result.winner)
-    final = make_pipeline_for(c, c.grid[-1], spec, settings.random_seed, settings.duckdb_threads).fit(
-        data[list(spec.features)], y, model__sample_weight=compute_sample_weight("balanced", y))
-    joblib.dump({"spec": spec, "estimator": final, "excluded": excluded}, folder / "model.joblib")
-    metadata = {"evaluation": result.evaluation, "metrics": result.metrics, "excluded": excluded,
-                "metrics_with_flagged": result.metrics_with_flagged, "features": list(spec.features)}
-    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
 
-    if created_col:
-        scores_p = final.predict_proba(data[list(spec.features)])[:, 1]
-        score_note = "in-sample (out-of-time evaluation above)"
-    else:
-        scores_p = predictions[result.winner]  # out-of-fold: each row scored by a model that never saw it
-        score_note = "out-of-fold"
-    cutoffs = {t: float(np.quantile(scores_p, 1 - s)) for t, s in zip("ABC", (0.1, 0.3, 0.6))}
-    scores = pd.DataFrame({
-        "entity_id": data.entity_id, "scored_at": now, "model_version": result.model_version,
-        "probability": scores_p, "score": to_score(scores_p), "tier": to_tier(scores_p, cutoffs),
-    })
-    ensure_registry(settings)
-    with connect(settings) as con:
-        con.execute("begin transaction")
+def _register_and_score(con: Connection, spec: ModelSpec, result: FlatResult, scores: pd.DataFrame, folder: Path,
+                        metadata: dict, score_note: str, now: datetime) -> None:
+    ensure_registry(con)
+    with transaction(con):
         con.execute("update ml.model_registry set is_active = false where model_name = ?", [spec.name])
         con.execute(
             "insert into ml.model_registry (model_version, model_name, algorithm, trained_at, is_active, artifact_path, "
@@ -208,9 +211,59 @@ def run_flat(settings: Settings, path: Path, id_column: str, label_column: str, 
              result.metrics[result.winner]["roc_auc"], result.metrics[result.winner]["pr_auc"],
              f"promoted: flat export ({result.evaluation}; scores are {score_note})", json.dumps(metadata)],
         )
-        record_audit(con, spec.name, now, report)
+        record_audit(con, spec.name, now, result.audit)
         con.execute("create schema if not exists scores")
         con.register("flat_scores", scores)
-        con.execute(f"create or replace table scores.flat_{name}_scores as select * from flat_scores")
-        con.execute("commit")
+        con.execute(f"create or replace table scores.flat_{result.name}_scores as select * from flat_scores")
+    con.unregister("flat_scores")
+
+
+def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], None] | None = None) -> FlatResult:
+    """Audit, evaluate, fit and score a flat export; lands raw.flat_NAME, marts.fct_flat_NAME and
+    scores.flat_NAME_scores and registers the model."""
+    say = progress or (lambda _m: None)
+    rows = _rows(export)
+    candidates = [c for c in rows.data.columns if c not in ("entity_id", "label", rows.label_col, rows.created_col)]
+    report = audit(rows.data, rows.y, candidates, check_names=True)
+    keep_set = {_column_name(c) for c in export.keep_columns}
+    report["is_excluded"] = report.flagged_reason.notna() & ~report.column_name.isin(keep_set)
+    excluded = report.loc[report.is_excluded, "column_name"].tolist()
+    if excluded:
+        say(f"warning: leakage audit excluded {len(excluded)} column(s): {', '.join(excluded)} "
+            "(keep one with --keep-column)")
+    spec = _spec(export.name, rows.data, [c for c in candidates if c not in excluded])
+    result = FlatResult(export.name, len(rows.raw), int(rows.keep.sum()), int((~rows.keep).sum()), "", report, excluded)
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    with connect(settings) as con:
+        _land(con, export, rows, now)
+    predictions = _evaluate(settings, rows, spec, result, say)
+    result.winner = max(result.metrics, key=lambda k: result.metrics[k]["pr_auc"])
+    if excluded and not rows.created_col:  # what the flagged columns would have added: the size of the leak
+        p = _cv_predictions(result.winner, _spec(export.name, rows.data, candidates), rows.data, rows.y,
+                            settings.random_seed, settings.duckdb_threads)
+        result.metrics_with_flagged = {"roc_auc": float(roc_auc_score(rows.y, p)),
+                                       "pr_auc": float(average_precision_score(rows.y, p))}
+        say(f"  with the flagged columns it would be ROC-AUC {result.metrics_with_flagged['roc_auc']:.3f}: "
+            "that is leakage, not skill")
+
+    result.model_version = f"flat_{export.name}-{now:%Y%m%dT%H%M%S}"
+    folder = settings.models_dir / result.model_version
+    folder.mkdir(parents=True, exist_ok=True)
+    final = _fit_candidate(result.winner, spec, rows.data, rows.y, settings)
+    joblib.dump({"spec": spec, "estimator": final, "excluded": excluded}, folder / "model.joblib")
+    metadata = {"evaluation": result.evaluation, "metrics": result.metrics, "excluded": excluded,
+                "metrics_with_flagged": result.metrics_with_flagged, "features": list(spec.features)}
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if rows.created_col:
+        scores_p, score_note = final.predict_proba(rows.data[list(spec.features)])[:, 1], \
+            "in-sample (out-of-time evaluation above)"
+    else:
+        scores_p, score_note = predictions[result.winner], "out-of-fold"  # each row scored by a model that never saw it
+    cutoffs = {t: float(np.quantile(scores_p, 1 - s)) for t, s in zip("ABC", TIER_TOP_SHARES)}
+    scores = pd.DataFrame({
+        "entity_id": rows.data.entity_id, "scored_at": now, "model_version": result.model_version,
+        "probability": scores_p, "score": to_score(scores_p), "tier": to_tier(scores_p, cutoffs),
+    })
+    with connect(settings) as con:
+        _register_and_score(con, spec, result, scores, folder, metadata, score_note, now)
     return result

@@ -94,20 +94,35 @@ def decile_table(y_true: np.ndarray, proba: np.ndarray, value: np.ndarray | None
 
 
 def threshold_curve(y_true: np.ndarray, proba: np.ndarray, points: int = 101) -> pd.DataFrame:
-    """Precision, recall, F1 and share flagged at thresholds spread over the score's quantiles."""
+    """Precision, recall, F1 and share flagged (score >= threshold) at thresholds spread over the score's
+    quantiles, read off scikit-learn's precision-recall curve."""
     y = np.asarray(y_true).astype(int)
     p = np.asarray(proba, dtype=float)
     thresholds = np.unique(np.quantile(p, np.linspace(0, 1, points)))
+    precision, recall, cuts = precision_recall_curve(y, p)
+    # the curve's point for a threshold t: the lowest distinct score at or above t flags the same rows
+    at = np.searchsorted(cuts, thresholds, side="left")
+    precision, recall = precision[at], (recall[at] if y.sum() else np.full(len(at), np.nan))
+    share = (len(p) - np.searchsorted(np.sort(p), thresholds, side="left")) / max(len(p), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return pd.DataFrame({"threshold": thresholds.astype(float), "precision": precision, "recall": recall,
+                         "f1": np.nan_to_num(f1, nan=0.0), "share_flagged": share})
+
+
+def segment_metrics(frame: pd.DataFrame, columns: tuple[str, ...], y: np.ndarray, proba: np.ndarray,
+                    threshold: float, min_rows: int = 30) -> pd.DataFrame:
+    """Metrics per value of each segment column (`column=value`; missing values as `(missing)`), for values
+    with at least min_rows rows."""
     rows = []
-    for t in thresholds:
-        flagged = p >= t
-        tp = int((flagged & (y == 1)).sum())
-        precision = tp / flagged.sum() if flagged.any() else float("nan")
-        recall = tp / y.sum() if y.sum() else float("nan")
-        f1 = 2 * precision * recall / (precision + recall) if flagged.any() and (precision + recall) > 0 else 0.0
-        rows.append({"threshold": float(t), "precision": precision, "recall": recall, "f1": f1,
-                     "share_flagged": float(flagged.mean())})
-    return pd.DataFrame(rows)
+    for column in columns:
+        values = frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str).to_numpy()
+        for value in sorted(set(values)):
+            mask = values == value
+            if mask.sum() >= min_rows:
+                rows.append({"segment": f"{column}={value}", **evaluate(y[mask], proba[mask], threshold)})
+    return pd.DataFrame(rows, columns=["segment", "rows", "positive_rate", "mean_predicted", "roc_auc", "pr_auc",
+                                       "brier"] if not rows else None)
 
 
 def calibration_points(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> pd.DataFrame:

@@ -11,8 +11,9 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from scorehouse.config import Settings
-from scorehouse.warehouse import connect
+from core.config import Settings
+from core.warehouse import Connection, table_exists, transaction
+from ml.leakage import record_audit
 
 REGISTRY_DDL = """
 create schema if not exists ml;
@@ -75,9 +76,8 @@ class ModelBundle:
         return self.estimator.predict_proba(frame[list(self.spec.features)])[:, 1]
 
 
-def ensure_registry(settings: Settings) -> None:
-    with connect(settings) as con:
-        con.execute(REGISTRY_DDL)
+def ensure_registry(con: Connection) -> None:
+    con.execute(REGISTRY_DDL)
 
 
 def save_bundle(settings: Settings, bundle: ModelBundle) -> Path:
@@ -89,11 +89,12 @@ def save_bundle(settings: Settings, bundle: ModelBundle) -> Path:
     return path
 
 
-def register(settings: Settings, bundle: ModelBundle, artifact: Path, row: dict[str, Any],
-             metrics: list[tuple[str, str, str, float]], curve: pd.DataFrame, promote: bool) -> None:
-    """Record the model, its metrics and threshold curve; if promoted, make it the active one for its name.
-    One transaction: readers never see a model without its metrics or two active models."""
-    ensure_registry(settings)
+def register(con: Connection, bundle: ModelBundle, artifact: Path, row: dict[str, Any],
+             metrics: list[tuple[str, str, str, float]], curve: pd.DataFrame, promote: bool,
+             audit: pd.DataFrame | None = None) -> None:
+    """Record the model, its metrics, threshold curve and leakage audit; if promoted, make it the active one for
+    its name. One transaction: readers never see a model without its metrics or two active models."""
+    ensure_registry(con)
     record = {
         "model_version": bundle.model_version,
         "model_name": bundle.spec.name,
@@ -106,8 +107,7 @@ def register(settings: Settings, bundle: ModelBundle, artifact: Path, row: dict[
     metric_frame = pd.DataFrame(metrics, columns=["split", "segment", "metric", "value"])
     metric_frame.insert(0, "model_version", bundle.model_version)
     curve = curve.assign(model_version=bundle.model_version)
-    with connect(settings) as con:
-        con.execute("begin transaction")
+    with transaction(con):
         if promote:
             con.execute("update ml.model_registry set is_active = false where model_name = ?", [bundle.spec.name])
         con.execute(
@@ -122,33 +122,27 @@ def register(settings: Settings, bundle: ModelBundle, artifact: Path, row: dict[
             "insert into ml.threshold_curve select model_version, split, threshold, precision, recall, f1, share_flagged "
             "from new_curve"
         )
-        con.execute("commit")
+        if audit is not None:
+            record_audit(con, bundle.spec.name, record.get("trained_at"), audit)
+    con.unregister("new_metrics")
+    con.unregister("new_curve")
 
 
-def active_report(settings: Settings, model_name: str) -> Path:
-    with connect(settings, read_only=True) as con:
-        rows = con.execute(
-            "select report_path from ml.model_registry where model_name = ? and is_active", [model_name]
-        ).fetchall()
+def active_report(con: Connection, model_name: str) -> Path:
+    rows = con.execute(
+        "select report_path from ml.model_registry where model_name = ? and is_active", [model_name]
+    ).fetchall() if table_exists(con, "ml", "model_registry") else []
     if not rows or not rows[0][0]:
         raise LookupError(f"no active '{model_name}' model with a report: run `scorehouse train` first")
     return Path(rows[0][0])
 
 
-def load_active(settings: Settings, model_name: str) -> ModelBundle:
-    with connect(settings, read_only=True) as con:
-        exists = con.execute(
-            "select 1 from information_schema.tables where table_schema = 'ml' and table_name = 'model_registry'"
-        ).fetchall()
-        rows = (
-            con.execute(
-                "select artifact_path from ml.model_registry where model_name = ? and is_active "
-                "order by trained_at desc limit 1",
-                [model_name],
-            ).fetchall()
-            if exists
-            else []
-        )
+def load_active(con: Connection, model_name: str) -> ModelBundle:
+    rows = con.execute(
+        "select artifact_path from ml.model_registry where model_name = ? and is_active "
+        "order by trained_at desc limit 1",
+        [model_name],
+    ).fetchall() if table_exists(con, "ml", "model_registry") else []
     if not rows:
         raise LookupError(f"no active '{model_name}' model in ml.model_registry: run `scorehouse train` first")
     path = Path(rows[0][0])

@@ -1,37 +1,41 @@
 """Train a model from its mart: out-of-time split, candidate selection, calibration, threshold, evaluation,
-champion/challenger promotion, registry rows, report."""
+champion/challenger promotion, registry rows, report.
+
+The warehouse is opened twice: once to read the labelled rows (closed before fitting, so DuckDB's buffers are
+gone while pandas holds the data), once to evaluate against an optional ground truth and register.
+"""
 
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+import duckdb
+import joblib
 import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+from sklearn.metrics import average_precision_score
 
-from ml.dataset import VALUE, load_labelled
+from core.config import Settings
+from core.warehouse import Connection, connect
+from ml.dataset import VALUE, check_horizon, load_labelled
 from ml.features import ModelSpec
-from ml.leakage import audit, record_audit
-from ml.metrics import calibration_points, decile_table, evaluate, threshold_curve
+from ml.leakage import audit
+from ml.metrics import decile_table, evaluate, segment_metrics, threshold_curve
 from ml.pipeline import BASELINE, CANDIDATES, make_pipeline_for
 from ml.registry import ModelBundle, load_active, register, save_bundle
-from ml.report import write_report
-from ml.selection import choose_winner, evaluate_candidates, fit_weighted
-from ml.split import out_of_time_split
+from ml.report import ReportInputs, write_model_report
+from ml.scores import tier_cutoffs
+from ml.selection import CandidateResult, choose_winner, evaluate_candidates, fit_weighted
+from ml.split import TimeSplit, out_of_time_split
 from ml.thresholds import choose_threshold
-from scorehouse.config import Settings
-from scorehouse.ground_truth import truth_for_rows
-from scorehouse.warehouse import connect
 
-# Tier cut-offs are probability quantiles of the validation period: the first tier is the top 10%, the second the
-# next 20%, the third the next 30%, the last the rest.
-TIER_TOP_SHARES = (0.10, 0.30, 0.60)
 MAX_FINAL_ROWS = 150_000  # the final fit sees at most this many rows (a fixed random sample): bounded cost
 IMPORTANCE_ROWS = 4_000
 SELECTION_RULE = (
@@ -40,11 +44,12 @@ SELECTION_RULE = (
 )
 PROMOTION_RULE = "a new model replaces the active one only if its test PR-AUC beats the active model's on the same rows"
 
+# An optional evaluation hook: the best possible probability for the test rows (e.g. a simulator's ground
+# truth), given the open warehouse, the entity key, the rows and the horizon; None when there is none.
+TruthHook = Callable[[Connection, str, pd.DataFrame, int], "np.ndarray | None"]
+
 
 def _library_versions() -> dict[str, str]:
-    import duckdb
-    import joblib
-
     return {
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
@@ -53,11 +58,6 @@ def _library_versions() -> dict[str, str]:
         "duckdb": duckdb.__version__,
         "joblib": joblib.__version__,
     }
-
-
-def tier_cutoffs(validation_proba: np.ndarray, labels: tuple[str, ...]) -> dict[str, float]:
-    """The lowest probability that earns each tier but the last."""
-    return {label: float(np.quantile(validation_proba, 1 - share)) for label, share in zip(labels, TIER_TOP_SHARES)}
 
 
 def baseline_values(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, object]:
@@ -70,6 +70,44 @@ def baseline_values(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, object]:
         mode = frame[column].mode(dropna=True)
         values[column] = mode.iloc[0] if len(mode) else None
     return values
+
+
+@dataclass
+class Periods:
+    """The labelled rows cut out of time: fit, validation (calibration, threshold) and test."""
+
+    frame: pd.DataFrame
+    split: TimeSplit
+    horizon: int
+
+    def part(self, name: str) -> pd.DataFrame:
+        return self.frame[getattr(self.split, name)]
+
+    def development(self, spec: ModelSpec) -> pd.DataFrame:
+        """Every row whose label window ends before the test period: where candidates are compared."""
+        dates = pd.to_datetime(self.frame[spec.date_column])
+        return self.frame[dates + pd.Timedelta(days=self.horizon) <= self.split.test_start]
+
+
+def _periods(frame: pd.DataFrame, spec: ModelSpec, horizon: int, settings: Settings) -> Periods:
+    split = out_of_time_split(frame[spec.date_column], horizon, settings.test_fraction, settings.validation_fraction)
+    periods = Periods(frame, split, horizon)
+    for name in ("fit", "validation", "test"):
+        if periods.part(name)[spec.label].nunique() < 2:
+            raise ValueError(f"the {name} period has only one label class; more history is needed to train")
+    return periods
+
+
+def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -> tuple[ModelSpec, pd.DataFrame]:
+    """Leakage audit before training: a column that alone predicts the label almost perfectly is excluded
+    (unless listed in keep_columns); the audit is registered with the model (ml.leakage_audit)."""
+    report = audit(fit, fit[spec.label].astype(int).to_numpy(), list(spec.features), check_names=False)
+    report["is_excluded"] = report.flagged_reason.notna() & ~report.column_name.isin(settings.keep_columns)
+    excluded = set(report.loc[report.is_excluded, "column_name"])
+    if not excluded:
+        return spec, report
+    say(f"warning: leakage audit excluded {', '.join(sorted(excluded))} from {spec.name}")
+    return spec.restricted_to(set(spec.features) - excluded), report
 
 
 def _calibrated_fit(candidate_name: str, params: dict, spec: ModelSpec, fit: pd.DataFrame,
@@ -87,229 +125,216 @@ def _calibrated_fit(candidate_name: str, params: dict, spec: ModelSpec, fit: pd.
     )
 
 
-def _segment_rows(spec: ModelSpec, test: pd.DataFrame, proba: np.ndarray) -> list[tuple[str, str, str, float]]:
-    rows = []
-    y = test[spec.label].astype(int).to_numpy()
-    for column in spec.segments:
-        values = test[column].astype(object).where(test[column].notna(), "(missing)").astype(str).to_numpy()
-        for value in sorted(set(values)):
-            mask = values == value
-            if mask.sum() < 30:
-                continue
-            part = evaluate(y[mask], proba[mask], 0.5)
-            for metric in ("rows", "positive_rate", "mean_predicted", "roc_auc", "pr_auc", "brier"):
-                rows.append(("test", f"{column}={value}", metric, part[metric]))
-    return rows
+@dataclass
+class Selection:
+    winner: CandidateResult
+    results: list[CandidateResult]
+    models: dict  # candidate name -> calibrated estimator (the winner and the logistic baseline)
 
 
-def _champion_pr_auc(settings: Settings, spec: ModelSpec, test: pd.DataFrame) -> tuple[str | None, float | None]:
-    try:
-        champion = load_active(settings, spec.name)
-    except (LookupError, FileNotFoundError):
-        return None, None
-    if tuple(champion.spec.features) != tuple(spec.features):
-        return champion.model_version, None  # a different feature set cannot be compared on these rows
-    proba = champion.predict_proba(test)
-    return champion.model_version, float(average_precision_score(test[spec.label].astype(int), proba))
-
-
-def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -> ModelSpec:
-    """Leakage audit before training: a column that alone predicts the label almost perfectly is excluded
-    (unless listed in SCOREHOUSE_KEEP_COLUMNS) and the audit is written to ml.leakage_audit."""
-    report = audit(fit, fit[spec.label].astype(int).to_numpy(), list(spec.features), check_names=False)
-    report["is_excluded"] = report.flagged_reason.notna() & ~report.column_name.isin(settings.keep_columns)
-    excluded = set(report.loc[report.is_excluded, "column_name"])
-    with connect(settings) as con:
-        record_audit(con, spec.name, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0), report)
-    if not excluded:
-        return spec
-    say(f"warning: leakage audit excluded {', '.join(sorted(excluded))} from {spec.name}")
-    return spec.restricted_to(set(spec.features) - excluded)
-
-
-def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> dict:
-    """Select, fit, evaluate out of time, register and report one model; returns a summary."""
-    say = progress or (lambda _msg: None)
-    frame = load_labelled(settings, spec)
-    if frame.attrs.get("entity_share", 1.0) < 1.0:
-        say(f"training on the labelled rows of {frame.attrs['entity_share']:.1%} of entities ({len(frame):,} rows)")
-    horizon = int(getattr(settings, spec.horizon_setting))
-    dates = frame[spec.date_column]
-    split = out_of_time_split(dates, horizon, settings.test_fraction, settings.validation_fraction)
-    fit, validation, test = (frame[mask] for mask in (split.fit, split.validation, split.test))
-    for name, part in (("fit", fit), ("validation", validation), ("test", test)):
-        if part[spec.label].nunique() < 2:
-            raise ValueError(f"the {name} period has only one label class; more history is needed to train")
-    spec = _audited_spec(settings, spec, fit, say)
-    development = frame[pd.to_datetime(dates) + pd.Timedelta(days=horizon) <= split.test_start]
+def _select_and_fit(settings: Settings, spec: ModelSpec, periods: Periods, say) -> Selection:
+    development = periods.development(spec)
     say(f"selecting {spec.name} on {len(development):,} development rows ({settings.cv_folds} rolling folds)")
-    results = evaluate_candidates(development, spec, horizon, settings.random_seed, settings.duckdb_threads,
+    results = evaluate_candidates(development, spec, periods.horizon, settings.random_seed, settings.duckdb_threads,
                                   folds=settings.cv_folds, progress=say)
     winner = choose_winner(results)
     by_name = {r.name: r for r in results}
-    say(f"winner {winner.name}; fitting on {len(fit):,} rows, calibrating on {len(validation):,}, testing on {len(test):,}")
-
+    fit, validation = periods.part("fit"), periods.part("validation")
+    say(f"winner {winner.name}; fitting on {len(fit):,} rows, calibrating on {len(validation):,}, "
+        f"testing on {len(periods.part('test')):,}")
     models = {winner.name: _calibrated_fit(winner.name, winner.params, spec, fit, validation, settings)}
     if BASELINE in by_name and BASELINE != winner.name:
         models[BASELINE] = _calibrated_fit(BASELINE, by_name[BASELINE].params, spec, fit, validation, settings)
-    features = list(spec.features)
-    validation_proba = models[winner.name].predict_proba(validation[features])[:, 1]
+    return Selection(winner, results, models)
+
+
+@dataclass
+class Evaluation:
+    """What the out-of-time periods say about the winner (and the baseline)."""
+
+    threshold: float
+    validation_proba: np.ndarray
+    validation_metrics: dict[str, float]
+    test_y: np.ndarray
+    test_proba: dict[str, np.ndarray]
+    test_metrics: dict[str, dict[str, float]]
+    winner_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    deciles: pd.DataFrame
+    curve: pd.DataFrame
+    importances: pd.Series
+    segments: pd.DataFrame
+
+
+def _evaluate(settings: Settings, spec: ModelSpec, periods: Periods, selection: Selection) -> Evaluation:
+    features, winner = list(spec.features), selection.winner.name
+    validation, test = periods.part("validation"), periods.part("test")
+    validation_proba = selection.models[winner].predict_proba(validation[features])[:, 1]
     threshold = choose_threshold(settings.threshold_policy, validation[spec.label].to_numpy(), validation_proba,
                                  validation[spec.date_column])
     test_y = test[spec.label].astype(int).to_numpy()
-    test_proba = {name: m.predict_proba(test[features])[:, 1] for name, m in models.items()}
+    test_proba = {name: m.predict_proba(test[features])[:, 1] for name, m in selection.models.items()}
     test_metrics = {name: evaluate(test_y, p, threshold) for name, p in test_proba.items()}
-    winner_metrics, winner_proba = test_metrics[winner.name], test_proba[winner.name]
-    baseline_metrics = test_metrics.get(BASELINE, winner_metrics)
-    validation_metrics = evaluate(validation[spec.label].to_numpy(), validation_proba, threshold)
-    truth = truth_for_rows(settings, spec.entity_key, test, horizon)
-    truth_metrics = evaluate(test_y, truth, threshold) if truth is not None else None
-
-    champion_version, champion_pr_auc = _champion_pr_auc(settings, spec, test)
-    if champion_version is None:
-        promote, promotion = True, "promoted: first model of its name"
-    elif champion_pr_auc is None:
-        promote, promotion = True, f"promoted: replaces {champion_version} (different feature set, not comparable)"
-    elif winner_metrics["pr_auc"] > champion_pr_auc:
-        promote = True
-        promotion = f"promoted: test PR-AUC {winner_metrics['pr_auc']:.4f} beats {champion_version} ({champion_pr_auc:.4f})"
-    else:
-        promote = False
-        promotion = (f"not promoted: {champion_version} keeps scoring (test PR-AUC {champion_pr_auc:.4f} "
-                     f">= {winner_metrics['pr_auc']:.4f})")
-
-    trained_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    model_version = f"{spec.name}-{trained_at:%Y%m%dT%H%M%S}"
-    periods = split.describe(dates)
-    deciles = decile_table(test_y, winner_proba, test[VALUE].to_numpy())
-    curve = threshold_curve(test_y, winner_proba)
     sample = test.sample(n=min(len(test), IMPORTANCE_ROWS), random_state=settings.random_seed)
     importance = permutation_importance(
-        models[winner.name], sample[features], sample[spec.label].astype(int), scoring="average_precision",
+        selection.models[winner], sample[features], sample[spec.label].astype(int), scoring="average_precision",
         n_repeats=3, random_state=settings.random_seed, n_jobs=1,
     )
-    importances = pd.Series(importance.importances_mean, index=features).sort_values(ascending=False)
-
-    metadata = {
-        "model_version": model_version,
-        "model_name": spec.name,
-        "algorithm": winner.name,
-        "params": winner.params,
-        "selection_rule": SELECTION_RULE,
-        "candidates": {r.name: {"params": r.params, "fold_pr_auc": r.fold_pr_auc, "fold_roc_auc": r.fold_roc_auc,
-                                "searched": r.searched} for r in results},
-        "features": features,
-        "label": spec.label,
-        "horizon_days": horizon,
-        "periods": periods,
-        "threshold": threshold,
-        "threshold_policy": settings.threshold_policy,
-        "test_metrics": test_metrics,
-        "ground_truth_test_metrics": truth_metrics,
-        "promotion": promotion,
-        "library_versions": _library_versions(),
-    }
-    bundle = ModelBundle(
-        model_version=model_version, spec=spec, estimator=models[winner.name], threshold=threshold,
-        tier_cutoffs=tier_cutoffs(validation_proba, spec.tier_labels), metadata=metadata,
-        baseline=baseline_values(fit, spec),
+    return Evaluation(
+        threshold=threshold, validation_proba=validation_proba,
+        validation_metrics=evaluate(validation[spec.label].to_numpy(), validation_proba, threshold),
+        test_y=test_y, test_proba=test_proba, test_metrics=test_metrics, winner_metrics=test_metrics[winner],
+        baseline_metrics=test_metrics.get(BASELINE, test_metrics[winner]),
+        deciles=decile_table(test_y, test_proba[winner], test[VALUE].to_numpy()),
+        curve=threshold_curve(test_y, test_proba[winner]),
+        importances=pd.Series(importance.importances_mean, index=features).sort_values(ascending=False),
+        segments=segment_metrics(test, spec.segments, test_y, test_proba[winner], threshold),
     )
-    artifact = save_bundle(settings, bundle)
-    report_path = artifact.parent / "report.html"
-    row = {
-        "algorithm": winner.name,
-        "trained_at": trained_at,
-        "horizon_days": horizon,
-        **{k: (v or None) for k, v in periods.items()},
-        "fit_rows": len(fit),
-        "validation_rows": len(validation),
-        "test_rows": len(test),
-        "test_roc_auc": winner_metrics["roc_auc"],
-        "test_pr_auc": winner_metrics["pr_auc"],
-        "test_brier": winner_metrics["brier"],
-        "baseline_test_roc_auc": baseline_metrics["roc_auc"],
-        "ground_truth_test_roc_auc": truth_metrics["roc_auc"] if truth_metrics else None,
-        "threshold_policy": settings.threshold_policy,
-        "promotion": promotion,
-        "champion_version": champion_version,
-        "champion_test_pr_auc": champion_pr_auc,
-        "report_path": str(report_path),
-        "library_versions": str(metadata["library_versions"]),
-    }
-    metric_rows = [("validation", "all", k, v) for k, v in validation_metrics.items()]
-    metric_rows += [("test", "all", k, v) for k, v in winner_metrics.items()]
-    metric_rows += [("test", f"baseline:{BASELINE}", k, v) for k, v in baseline_metrics.items()]
+
+
+def _promotion(champion: ModelBundle | None, spec: ModelSpec, test: pd.DataFrame,
+               pr_auc: float) -> tuple[bool, str, str | None, float | None]:
+    """(promote, why, champion version, champion's test PR-AUC on the same rows)."""
+    if champion is None:
+        return True, "promoted: first model of its name", None, None
+    if tuple(champion.spec.features) != tuple(spec.features):  # a different feature set cannot be compared
+        return True, f"promoted: replaces {champion.model_version} (different feature set, not comparable)", \
+            champion.model_version, None
+    theirs = float(average_precision_score(test[spec.label].astype(int), champion.predict_proba(test)))
+    if pr_auc > theirs:
+        return True, f"promoted: test PR-AUC {pr_auc:.4f} beats {champion.model_version} ({theirs:.4f})", \
+            champion.model_version, theirs
+    return False, (f"not promoted: {champion.model_version} keeps scoring (test PR-AUC {theirs:.4f} "
+                   f">= {pr_auc:.4f})"), champion.model_version, theirs
+
+
+def _metric_rows(selection: Selection, evaluation: Evaluation,
+                 truth_metrics: dict | None) -> list[tuple[str, str, str, float]]:
+    """Every number training measured, as (split, segment, metric, value) rows of ml.model_metrics."""
+    rows = [("validation", "all", k, v) for k, v in evaluation.validation_metrics.items()]
+    rows += [("test", "all", k, v) for k, v in evaluation.winner_metrics.items()]
+    rows += [("test", f"baseline:{BASELINE}", k, v) for k, v in evaluation.baseline_metrics.items()]
     if truth_metrics:
-        metric_rows += [("test", "ground_truth", k, v) for k, v in truth_metrics.items()]
-    for r in results:
-        metric_rows += [("cv", f"candidate:{r.name}", "pr_auc", r.pr_auc), ("cv", f"candidate:{r.name}", "roc_auc", r.roc_auc)]
-    for d in deciles.itertuples():
+        rows += [("test", "ground_truth", k, v) for k, v in truth_metrics.items()]
+    for r in selection.results:
+        rows += [("cv", f"candidate:{r.name}", "pr_auc", r.pr_auc), ("cv", f"candidate:{r.name}", "roc_auc", r.roc_auc)]
+    for d in evaluation.deciles.itertuples():
         for metric in ("lift", "cumulative_gain", "value_captured", "positive_rate"):
-            metric_rows.append(("test", f"decile:{d.decile}", metric, getattr(d, metric)))
-    metric_rows += _segment_rows(spec, test, winner_proba)
-    metric_rows += [("test", f"feature:{name}", "permutation_importance", float(v)) for name, v in importances.items()]
-    register(settings, bundle, artifact, row, metric_rows, curve.assign(split="test"), promote)
+            rows.append(("test", f"decile:{d.decile}", metric, getattr(d, metric)))
+    for s in evaluation.segments.itertuples():
+        for metric in ("rows", "positive_rate", "mean_predicted", "roc_auc", "pr_auc", "brier"):
+            rows.append(("test", s.segment, metric, getattr(s, metric)))
+    rows += [("test", f"feature:{name}", "permutation_importance", float(v))
+             for name, v in evaluation.importances.items()]
+    return rows
 
-    _write_model_report(report_path, spec, bundle, winner, results, test_y, test_proba, baseline_metrics,
-                        winner_metrics, truth_metrics, deciles, curve, importances, periods, promotion, test)
-    say(
-        f"registered {model_version} ({winner.name}): test ROC-AUC {winner_metrics['roc_auc']:.3f}, "
-        f"PR-AUC {winner_metrics['pr_auc']:.3f}"
+
+@dataclass
+class Trained:
+    """One training run's decisions, ready for the registry and the report."""
+
+    spec: ModelSpec
+    settings: Settings
+    periods: Periods
+    selection: Selection
+    evaluation: Evaluation
+    truth_metrics: dict | None
+    promotion: tuple[bool, str, str | None, float | None]
+    trained_at: datetime
+
+    @property
+    def model_version(self) -> str:
+        return f"{self.spec.name}-{self.trained_at:%Y%m%dT%H%M%S}"
+
+    def metadata(self) -> dict:
+        ev, sel = self.evaluation, self.selection
+        return {
+            "model_version": self.model_version, "model_name": self.spec.name, "algorithm": sel.winner.name,
+            "params": sel.winner.params, "selection_rule": SELECTION_RULE,
+            "candidates": {r.name: {"params": r.params, "fold_pr_auc": r.fold_pr_auc, "fold_roc_auc": r.fold_roc_auc,
+                                    "searched": r.searched} for r in sel.results},
+            "features": list(self.spec.features), "label": self.spec.label, "horizon_days": self.periods.horizon,
+            "periods": self.periods.split.describe(self.periods.frame[self.spec.date_column]),
+            "threshold": ev.threshold, "threshold_policy": self.settings.threshold_policy,
+            "test_metrics": ev.test_metrics, "ground_truth_test_metrics": self.truth_metrics,
+            "promotion": self.promotion[1], "library_versions": _library_versions(),
+        }
+
+    def bundle(self) -> ModelBundle:
+        return ModelBundle(
+            model_version=self.model_version, spec=self.spec, estimator=self.selection.models[self.selection.winner.name],
+            threshold=self.evaluation.threshold,
+            tier_cutoffs=tier_cutoffs(self.evaluation.validation_proba, self.spec.tier_labels),
+            metadata=self.metadata(), baseline=baseline_values(self.periods.part("fit"), self.spec),
+        )
+
+    def registry_row(self, report_path: str, library_versions: dict) -> dict:
+        ev, periods = self.evaluation, self.periods.split.describe(self.periods.frame[self.spec.date_column])
+        return {
+            "algorithm": self.selection.winner.name, "trained_at": self.trained_at, "horizon_days": self.periods.horizon,
+            **{k: (v or None) for k, v in periods.items()},
+            "fit_rows": len(self.periods.part("fit")), "validation_rows": len(self.periods.part("validation")),
+            "test_rows": len(self.periods.part("test")),
+            "test_roc_auc": ev.winner_metrics["roc_auc"], "test_pr_auc": ev.winner_metrics["pr_auc"],
+            "test_brier": ev.winner_metrics["brier"], "baseline_test_roc_auc": ev.baseline_metrics["roc_auc"],
+            "ground_truth_test_roc_auc": self.truth_metrics["roc_auc"] if self.truth_metrics else None,
+            "threshold_policy": self.settings.threshold_policy, "promotion": self.promotion[1],
+            "champion_version": self.promotion[2], "champion_test_pr_auc": self.promotion[3],
+            "report_path": report_path, "library_versions": str(library_versions),
+        }
+
+    def summary(self, report_path: str) -> dict:
+        ev = self.evaluation
+        return {"model_version": self.model_version, "algorithm": self.selection.winner.name,
+                "test": ev.winner_metrics, "baseline": ev.baseline_metrics, "ground_truth": self.truth_metrics,
+                "threshold": ev.threshold, "promoted": self.promotion[0], "promotion": self.promotion[1],
+                "report": report_path, "candidates": {r.name: r.pr_auc for r in self.selection.results}}
+
+
+def _read_training_rows(settings: Settings, spec: ModelSpec, horizon: int) -> tuple[pd.DataFrame, ModelBundle | None]:
+    """The labelled rows and the active model of this name (None if there is none), in one read-only visit."""
+    with connect(settings, read_only=True) as con:
+        check_horizon(con, spec, horizon)
+        chunks = load_labelled(con, spec)
+        try:
+            champion = load_active(con, spec.name)
+        except (LookupError, FileNotFoundError):
+            champion = None
+    return chunks.frame(), champion
+
+
+def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None,
+                truth: TruthHook | None = None) -> dict:
+    """Select, fit, evaluate out of time, register and report one model; returns a summary.
+
+    `truth`, when given, scores the test rows with the best possible probability for comparison."""
+    say = progress or (lambda _msg: None)
+    horizon = int(getattr(settings, spec.horizon_setting))
+    frame, champion = _read_training_rows(settings, spec, horizon)
+    if frame.attrs.get("entity_share", 1.0) < 1.0:
+        say(f"training on the labelled rows of {frame.attrs['entity_share']:.1%} of entities ({len(frame):,} rows)")
+    periods = _periods(frame, spec, horizon, settings)
+    spec, audit_report = _audited_spec(settings, spec, periods.part("fit"), say)
+    selection = _select_and_fit(settings, spec, periods, say)
+    evaluation = _evaluate(settings, spec, periods, selection)
+    test = periods.part("test")
+    promotion = _promotion(champion, spec, test, evaluation.winner_metrics["pr_auc"])
+    trained_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    with connect(settings) as con:
+        best = truth(con, spec.entity_key, test, horizon) if truth else None
+        truth_metrics = evaluate(evaluation.test_y, best, evaluation.threshold) if best is not None else None
+        trained = Trained(spec, settings, periods, selection, evaluation, truth_metrics, promotion, trained_at)
+        bundle = trained.bundle()
+        artifact = save_bundle(settings, bundle)
+        report_path = artifact.parent / "report.html"
+        register(con, bundle, artifact, trained.registry_row(str(report_path), bundle.metadata["library_versions"]),
+                 _metric_rows(selection, evaluation, truth_metrics), evaluation.curve.assign(split="test"),
+                 promotion[0], audit_report)
+    write_model_report(report_path, ReportInputs(spec, bundle, selection.winner.name, selection.results, evaluation,
+                                                 truth_metrics, SELECTION_RULE, BASELINE))
+    wm = evaluation.winner_metrics
+    say(f"registered {trained.model_version} ({selection.winner.name}): test ROC-AUC {wm['roc_auc']:.3f}, "
+        f"PR-AUC {wm['pr_auc']:.3f}"
         + (f"; ground truth on the same rows {truth_metrics['roc_auc']:.3f}" if truth_metrics else "")
-        + f"; {promotion}"
-    )
-    return {"model_version": model_version, "algorithm": winner.name, "test": winner_metrics,
-            "baseline": baseline_metrics, "ground_truth": truth_metrics, "threshold": threshold,
-            "promoted": promote, "promotion": promotion, "report": str(report_path),
-            "candidates": {r.name: r.pr_auc for r in results}}
-
-
-def _write_model_report(path, spec, bundle, winner, results, test_y, test_proba, baseline_metrics, winner_metrics,
-                        truth_metrics, deciles, curve, importances, periods, promotion, test) -> None:
-    roc, pr = [], []
-    for name, proba in test_proba.items():
-        fpr, tpr, _ = roc_curve(test_y, proba)
-        precision, recall, _ = precision_recall_curve(test_y, proba)
-        roc.append((name, fpr, tpr))
-        pr.append((name, recall, precision))
-    calib = calibration_points(test_y, test_proba[winner.name])
-    top = float(max(calib.predicted.max(), calib.observed.max(), 0.05))
-    summary = pd.DataFrame({
-        "metric": list(winner_metrics),
-        f"winner ({winner.name})": list(winner_metrics.values()),
-        f"baseline ({BASELINE})": [baseline_metrics[k] for k in winner_metrics],
-        **({"simulator ground truth": [truth_metrics[k] for k in winner_metrics]} if truth_metrics else {}),
-    })
-    candidates = pd.DataFrame([
-        {"candidate": r.name + (" (winner)" if r.name == winner.name else ""), "params": str(r.params),
-         "fold PR-AUC": r.pr_auc, "fold ROC-AUC": r.roc_auc,
-         "per fold PR-AUC": ", ".join(f"{v:.3f}" for v in r.fold_pr_auc)}
-        for r in sorted(results, key=lambda r: -r.pr_auc)
-    ])
-    y = test[spec.label].astype(int).to_numpy()
-    segments = []
-    for column in spec.segments:
-        values = test[column].astype(object).where(test[column].notna(), "(missing)").astype(str).to_numpy()
-        for value in sorted(set(values)):
-            mask = values == value
-            if mask.sum() >= 30:
-                m = evaluate(y[mask], test_proba[winner.name][mask], bundle.threshold)
-                segments.append({"segment": f"{column} = {value}", "rows": int(m["rows"]), "positive rate": m["positive_rate"],
-                                 "mean predicted": m["mean_predicted"], "ROC-AUC": m["roc_auc"], "PR-AUC": m["pr_auc"]})
-    top_features = importances.head(15)
-    context = {
-        "model_name": spec.name, "model_version": bundle.model_version, "algorithm": winner.name,
-        "selection_rule": SELECTION_RULE, "horizon_days": bundle.metadata["horizon_days"], "promotion": promotion,
-        "periods": pd.DataFrame([{"period": k.replace("_", " "), "date": v} for k, v in periods.items()]),
-        "summary": summary, "roc": roc, "pr": pr,
-        "calibration": [(winner.name, calib.predicted, calib.observed)], "calibration_range": (0.0, min(1.0, top * 1.1)),
-        "gain": [(winner.name, np.r_[0.0, deciles.decile / 10], np.r_[0.0, deciles.cumulative_gain])],
-        "lift": [(winner.name, deciles.decile, deciles.lift)], "max_lift": float(np.nanmax(deciles.lift)) * 1.1,
-        "threshold_series": [("precision", curve.threshold, curve.precision), ("recall", curve.threshold, curve.recall),
-                             ("share flagged", curve.threshold, curve.share_flagged)],
-        "threshold_range": (float(curve.threshold.min()), float(curve.threshold.max())),
-        "importance_labels": list(top_features.index), "importance_values": [float(v) for v in top_features.values],
-        "candidates": candidates, "segments": pd.DataFrame(segments), "deciles": deciles,
-        "threshold_policy": bundle.metadata["threshold_policy"], "threshold": bundle.threshold,
-    }
-    write_report(path, context)
+        + f"; {promotion[1]}")
+    return trained.summary(str(report_path))

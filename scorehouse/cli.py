@@ -1,33 +1,83 @@
-"""The `scorehouse` command line."""
+"""The `scorehouse` command line: the application layer's entry point."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import webbrowser
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from scorehouse.config import Settings
-from scorehouse.simulate import SimulationConfig
+from core.config import Settings
+from core.contract import generated_files
+from core.warehouse import connect
+from expectations.gates import GateFailure, run_gates
+from ingest.loader import LoadError, load_file
+from ingest.topics import refresh_page_topics
+from ml.features import MODELS
+from ml.flat import FlatExport, run_flat
+from ml.registry import active_report
+from ml.train import train_model
+from scorehouse import __version__
+from scorehouse.pipeline import build_features, build_reports, land, refresh, run_all, summary_text
+from scoring.batch import score_model
+from simulator import SimulationConfig, simulate
+from simulator.ground_truth import truth_for_rows
+
+
+@dataclass(frozen=True)
+class SettingFlag:
+    """A command-line option for one Settings field; every environment setting has one."""
+
+    flag: str
+    field: str
+    parse: Callable[[str], object]
+    help: str
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser().resolve()
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
+
+
+SETTING_FLAGS = (
+    SettingFlag("--warehouse", "warehouse_path", _path,
+                "DuckDB file (default warehouse/scorehouse.duckdb or $SCOREHOUSE_WAREHOUSE)"),
+    SettingFlag("--raw-dir", "raw_dir", _path, "folder of raw tables (default data/raw or $SCOREHOUSE_RAW_DIR)"),
+    SettingFlag("--artifacts", "artifacts_dir", _path,
+                "folder for models, reports and gate results (default artifacts or $SCOREHOUSE_ARTIFACTS)"),
+    SettingFlag("--horizon-days", "lead_horizon_days", int,
+                "lead conversion label horizon in days (default: dbt var lead_horizon_days or $SCOREHOUSE_HORIZON_DAYS)"),
+    SettingFlag("--churn-horizon-days", "churn_horizon_days", int,
+                "churn label horizon in days (default: dbt var churn_horizon_days or $SCOREHOUSE_CHURN_HORIZON_DAYS)"),
+    SettingFlag("--control-share", "control_share", float,
+                "share of call slots given to a random control group (default 0.05 or $SCOREHOUSE_CONTROL_SHARE)"),
+    SettingFlag("--threshold-policy", "threshold_policy", str,
+                "f1, precision:P, recall:R or capacity:N (default f1 or $SCOREHOUSE_THRESHOLD_POLICY)"),
+    SettingFlag("--keep-columns", "keep_columns", _names,
+                "comma-separated columns the leakage audit may flag but must keep ($SCOREHOUSE_KEEP_COLUMNS)"),
+    SettingFlag("--memory-limit", "duckdb_memory_limit", str, "DuckDB memory limit (default 7GB or $SCOREHOUSE_MEMORY_LIMIT)"),
+    SettingFlag("--threads", "duckdb_threads", int, "threads for DuckDB and model fits (default: cores, $SCOREHOUSE_THREADS)"),
+    SettingFlag("--build-chunk-leads", "build_chunk_leads", int,
+                "a full build of more leads runs in time steps of about this many (default 100000, "
+                "$SCOREHOUSE_BUILD_CHUNK_LEADS)"),
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
-    if getattr(args, "warehouse", None):
-        settings = settings.with_overrides(warehouse_path=Path(args.warehouse).resolve())
-    if getattr(args, "raw_dir", None):
-        settings = settings.with_overrides(raw_dir=Path(args.raw_dir).resolve())
-    return settings
+    overrides = {f.field: getattr(args, f.field) for f in SETTING_FLAGS if getattr(args, f.field, None) is not None}
+    return Settings().with_overrides(**overrides)
 
 
 def _spec(name: str):
-    from ml.features import MODELS
-
     return MODELS[name]
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from scorehouse.simulate import simulate
-
     out = Path(args.out).resolve() if args.out else _settings(args).raw_dir
     rows = simulate(SimulationConfig(leads=args.leads, seed=args.seed, conversion_offset=args.conversion_offset), out,
                     progress=print)
@@ -38,17 +88,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_land(args: argparse.Namespace) -> int:
-    from scorehouse.landing import land_raw
-
-    settings = _settings(args)
-    for table, count in land_raw(settings, settings.raw_dir).items():
+    for table, count in land(_settings(args)).items():
         print(f"  {table:<40} {count:>12,}")
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from scorehouse.pipeline import build_features, build_reports
-
     settings = _settings(args)
     build_features(settings, incremental=args.incremental)
     build_reports(settings)
@@ -57,8 +102,6 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from scorehouse.pipeline import refresh, summary_text
-
     settings = _settings(args)
     report = refresh(settings, Path(args.new_data).expanduser().resolve())
     print(summary_text(settings, report))
@@ -66,10 +109,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from scorehouse.topics import refresh_page_topics
-
     settings = _settings(args)
-    result = refresh_page_topics(settings, refit=args.refit)
+    with connect(settings) as con:
+        result = refresh_page_topics(con, settings, refit=args.refit)
     action = "fitted and applied" if result.fitted else "applied the saved topic model"
     print(f"content topics: {action}: {result.pages:,} page URLs in {result.topics} topics "
           "(content.page_topics, content.content_topics); run `scorehouse build` to refresh the features")
@@ -77,16 +119,11 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ml.train import train_model
-
-    train_model(_settings(args), _spec(args.model), progress=print)
+    train_model(_settings(args), _spec(args.model), progress=print, truth=truth_for_rows)
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from scoring.batch import score_model
-    from scorehouse.pipeline import build_reports
-
     settings = _settings(args)
     spec = _spec(args.model)
     rows = score_model(settings, spec, progress=print)
@@ -96,8 +133,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from scorehouse.pipeline import run_all, summary_text
-
     settings = _settings(args)
     if args.as_of:
         settings = settings.with_overrides(observed_through=args.as_of)
@@ -107,11 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from scorehouse.loader import LoadError, load_file
-
     try:
-        report = load_file(_settings(args), args.source, Path(args.path),
-                           Path(args.mapping) if args.mapping else None)
+        with connect(_settings(args)) as con:
+            report = load_file(con, args.source, Path(args.path), Path(args.mapping) if args.mapping else None)
     except LoadError as error:
         print(f"scorehouse load: error: {error}", file=sys.stderr)
         return 2
@@ -128,11 +161,9 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_load_flat(args: argparse.Namespace) -> int:
-    from ml.flat import run_flat
-
     name = args.name or Path(args.path).stem.lower().replace("-", "_").replace(" ", "_")
-    result = run_flat(_settings(args), Path(args.path), args.id, args.label, name, args.created_at,
-                      tuple(args.keep_column or ()), progress=print)
+    export = FlatExport(Path(args.path), args.id, args.label, name, args.created_at, tuple(args.keep_column or ()))
+    result = run_flat(_settings(args), export, progress=print)
     print(f"{args.path}: {result.rows_read:,} rows read = {result.rows_used:,} used + {result.rows_rejected:,} rejected "
           f"(raw.flat_{name}_rejects)")
     print(f"evaluation: {result.evaluation}")
@@ -146,8 +177,6 @@ def cmd_load_flat(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from expectations.gates import GateFailure, run_gates
-
     try:
         results = run_gates(_settings(args), args.which)
     except GateFailure as failure:
@@ -159,8 +188,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_contract(args: argparse.Namespace) -> int:
-    from scorehouse.contract import generated_files
-
     stale = []
     for path, text in generated_files(_settings(args).project_root).items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
@@ -175,92 +202,92 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ml.registry import active_report
-
-    spec = _spec(args.model)
-    path = active_report(_settings(args), spec.name)
+    with connect(_settings(args), read_only=True) as con:
+        path = active_report(con, _spec(args.model).name)
     if not path.exists():
         raise FileNotFoundError(f"report {path} listed in ml.model_registry is missing")
     print(path)
     if args.open:
-        import webbrowser
-
         webbrowser.open(path.as_uri())
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scorehouse", description="Warehouse-native lead scoring.")
-    parser.add_argument("--warehouse", help="DuckDB file (default warehouse/scorehouse.duckdb or $SCOREHOUSE_WAREHOUSE)")
-    parser.add_argument("--raw-dir", help="folder of raw tables (default data/raw or $SCOREHOUSE_RAW_DIR)")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """The settings' options; SUPPRESS keeps an option given before the verb when the verb's parser runs."""
+    group = parser.add_argument_group("settings (before or after the verb)")
+    for f in SETTING_FLAGS:
+        group.add_argument(f.flag, dest=f.field, type=f.parse, help=f.help, default=argparse.SUPPRESS,
+                           metavar=f.flag[2:].upper().replace("-", "_"))
 
-    p = sub.add_parser("simulate", help="write simulated raw source files")
+
+def _verb(sub, name: str, func: Callable, text: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=text, description=f"scorehouse {name}: {text}.")
+    _add_setting_flags(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scorehouse", description="Warehouse-native lead scoring and churn "
+                                     "prediction: build features with dbt, train, score, write scores back.")
+    parser.add_argument("--version", action="version", version=f"scorehouse {__version__}")
+    _add_setting_flags(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+
+    p = _verb(sub, "simulate", cmd_simulate, "write simulated raw source files")
     p.add_argument("--leads", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", help="output folder (default: the raw folder)")
     p.add_argument("--conversion-offset", type=float, default=0.0,
                    help="added to every lead's conversion logit; about -2.4 gives ~1%% positive rows")
-    p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("land", help="load the raw folder's files into the warehouse's raw schema")
-    p.set_defaults(func=cmd_land)
+    _verb(sub, "land", cmd_land, "load the raw folder's files into the warehouse's raw schema")
 
-    p = sub.add_parser("build", help="dbt build: staging, intermediate, marts and reports, with tests")
+    p = _verb(sub, "build", cmd_build, "dbt build: staging, intermediate, marts and reports, with tests")
     p.add_argument("--incremental", action="store_true",
                    help="add only what rows appended since the last build change (default: rebuild everything)")
-    p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("refresh", help="the daily job: append newly arrived raw files, build incrementally, "
-                                       "score with the active models, rebuild the reports")
+    p = _verb(sub, "refresh", cmd_refresh, "the daily job: append newly arrived raw files, build incrementally, "
+                                           "score with the active models, rebuild the reports")
     p.add_argument("new_data", help="folder of new rows, one sub-folder of CSV/Parquet files per raw table")
-    p.set_defaults(func=cmd_refresh)
 
-    p = sub.add_parser("topics", help="map page URLs to content topics (fits the topic model if there is none)")
+    p = _verb(sub, "topics", cmd_topics, "map page URLs to content topics (fits the topic model if there is none)")
     p.add_argument("--refit", action="store_true", help="fit the topic model again on the pages seen so far")
-    p.set_defaults(func=cmd_topics)
 
     for name, func, text in (("train", cmd_train, "train and register a model"),
                              ("score", cmd_score, "score the latest snapshot and write score tables")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--model", choices=["lead", "churn"], default="lead")
-        p.set_defaults(func=func)
+        p = _verb(sub, name, func, text)
+        p.add_argument("--model", choices=sorted(MODELS), default="lead")
 
-    p = sub.add_parser("load", help="load a CSV or Parquet export into raw.SOURCE, checked against the contract")
+    p = _verb(sub, "load", cmd_load, "load a CSV or Parquet export into raw.SOURCE, checked against the contract")
     p.add_argument("source", help="raw table name, e.g. crm_leads (see docs/source_contract.md)")
     p.add_argument("path")
     p.add_argument("--mapping", help="YAML mapping of your column names, values and CSV dialect")
-    p.set_defaults(func=cmd_load)
 
-    p = sub.add_parser("load-flat", help="train and score a flat one-row-per-lead export (CSV or Parquet)")
+    p = _verb(sub, "load-flat", cmd_load_flat, "train and score a flat one-row-per-lead export (CSV or Parquet)")
     p.add_argument("path")
     p.add_argument("--id", required=True, help="the id column")
     p.add_argument("--label", required=True, help="the outcome column (yes/no, 1/0, true/false)")
     p.add_argument("--created-at", help="a creation date column: evaluate out of time instead of cross-validated")
     p.add_argument("--name", help="name for the tables (default: the file name)")
     p.add_argument("--keep-column", action="append", help="keep a column the leakage audit would exclude")
-    p.set_defaults(func=cmd_load_flat)
 
-    p = sub.add_parser("validate", help="run the Great Expectations gates on raw sources and score tables")
+    p = _verb(sub, "validate", cmd_validate, "run the Great Expectations gates on raw sources and score tables")
     p.add_argument("--which", choices=["raw", "scores", "all"], default="all")
-    p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("contract", help="check (or --write) the source contract's generated doc and dbt macro")
+    p = _verb(sub, "contract", cmd_contract, "check (or --write) the source contract's generated doc and dbt macro")
     p.add_argument("--write", action="store_true")
-    p.set_defaults(func=cmd_contract)
 
-    p = sub.add_parser("report", help="print the path of the active model's HTML report")
-    p.add_argument("--model", choices=["lead", "churn"], default="lead")
+    p = _verb(sub, "report", cmd_report, "print the path of the active model's HTML report")
+    p.add_argument("--model", choices=sorted(MODELS), default="lead")
     p.add_argument("--open", action="store_true", help="also open it in a browser")
-    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("run", help="the whole job: simulate if needed, land, build, train, score, report")
+    p = _verb(sub, "run", cmd_run, "the whole job: simulate if needed, land, build, train, score, report")
     p.add_argument("--leads", type=int, default=10_000, help="leads to simulate when there is no raw data yet")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--resimulate", action="store_true", help="replace existing raw files with a new simulation")
     p.add_argument("--as-of", help="run as if the data ended at this date (YYYY-MM-DD): features, labels, "
                                    "training and scores see nothing loaded after it")
-    p.set_defaults(func=cmd_run)
     return parser
 
 

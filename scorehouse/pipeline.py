@@ -7,12 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from core.config import Settings
+from core.dbt import run_dbt
+from core.warehouse import connect, row_count, table_exists
 from expectations.gates import run_gates
-from scorehouse.config import Settings
-from scorehouse.dbt import run_dbt
-from scorehouse.landing import land_raw
-from scorehouse.simulate import SimulationConfig, simulate
-from scorehouse.warehouse import connect, table_exists
+from ingest.incremental import append_raw, check_extends_previous_build, record_watermarks, time_chunks
+from ingest.landing import land_raw
+from ingest.topics import refresh_page_topics
+from ml.features import MODELS
+from ml.registry import ensure_registry
+from ml.train import train_model
+from scoring.batch import score_model
+from scoring.tables import ensure_score_tables
+from simulator import SimulationConfig, simulate
+from simulator.ground_truth import land_truth, truth_for_rows
 
 # dbt selectors: everything that reads score or registry tables is built after scoring.
 AFTER_SCORING = ["source:scores+", "source:ml+"]
@@ -61,30 +69,40 @@ def has_raw_files(raw_dir: Path) -> bool:
     return (raw_dir / "crm_leads").is_dir()
 
 
+def land(settings: Settings) -> dict[str, int]:
+    """The raw folder into the warehouse (and a simulation's hidden truth beside it, for evaluation only)."""
+    with connect(settings) as con:
+        return {**land_raw(con, settings.raw_dir), **land_truth(con, settings.raw_dir)}
+
+
+def _prepare_build(settings: Settings, incremental: bool) -> list[str]:
+    """Before dbt: check an incremental build may run, create the Python-owned tables dbt reads, map pages to
+    topics; returns the high-water marks of a large full build's time steps."""
+    with connect(settings) as con:
+        if incremental:
+            if settings.observed_through:
+                raise ValueError("an incremental build extends the data's own high-water mark; --as-of needs a "
+                                 "full build")
+            check_extends_previous_build(con, settings)
+        # Score and registry tables exist (possibly empty) before dbt reads them as sources.
+        ensure_score_tables(con)
+        ensure_registry(con)
+        refresh_page_topics(con, settings)
+        return [] if incremental else time_chunks(con, settings)
+
+
 def build_features(settings: Settings, incremental: bool = False) -> None:
     """dbt build up to the feature marts. Full by default (raw tables may have been replaced); incremental
     runs add only what appended raw rows change, after checking that they extend the previous build."""
-    from ml.registry import ensure_registry
-    from scorehouse.incremental import check_extends_previous_build, record_watermarks, time_chunks
-    from scorehouse.topics import refresh_page_topics
-    from scoring.tables import ensure_score_tables
-
-    if incremental:
-        if settings.observed_through:
-            raise ValueError("an incremental build extends the data's own high-water mark; --as-of needs a full build")
-        check_extends_previous_build(settings)
-    # Score and registry tables exist (possibly empty) before dbt reads them as sources.
-    ensure_score_tables(settings)
-    ensure_registry(settings)
-    refresh_page_topics(settings)
-    steps = [] if incremental else time_chunks(settings)
+    steps = _prepare_build(settings, incremental)
     for k, high_water in enumerate(steps):
         # a large full build: the lead models up to each high-water mark in turn, each step from the last
         run_dbt(settings.with_overrides(observed_through=high_water), "run",
                 ["--select", "+fct_lead_features", *(["--full-refresh"] if k == 0 else [])], quiet=True)
     refresh = [] if incremental or steps else ["--full-refresh"]
     run_dbt(settings, "build", ["--exclude", *AFTER_SCORING, *refresh], quiet=True)
-    record_watermarks(settings)
+    with connect(settings) as con:
+        record_watermarks(con, settings)
 
 
 def build_reports(settings: Settings) -> None:
@@ -94,9 +112,6 @@ def build_reports(settings: Settings) -> None:
 def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool = False,
             progress: Callable[[str], None] = print) -> RunReport:
     """simulate (if no raw data yet) -> land -> dbt build -> train and score each model -> dbt build of the reports."""
-    from ml.features import MODELS
-    from ml.train import train_model
-
     report = RunReport()
     stages = _Stages(report, progress)
     if resimulate or not has_raw_files(settings.raw_dir):
@@ -106,12 +121,12 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         )
     else:
         progress(f"[simulate] skipped: raw files already in {settings.raw_dir} (use --resimulate to replace them)")
-    stages.run("land raw files", lambda: land_raw(settings, settings.raw_dir))
+    stages.run("land raw files", lambda: land(settings))
     stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
     stages.run("dbt build (staging, intermediate, marts)", lambda: build_features(settings))
     for key, spec in MODELS.items():
         report.training[spec.name] = stages.run(
-            f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"))
+            f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows)
         )
     score_and_report(settings, stages)
     return report
@@ -119,9 +134,6 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
 
 def score_and_report(settings: Settings, stages: _Stages) -> None:
     """Score every model with its active version, gate the score tables, build the reports, count rows."""
-    from ml.features import MODELS
-    from scoring.batch import score_model
-
     for key, spec in MODELS.items():
         stages.run(f"score {key}", lambda spec=spec: score_model(settings, spec, lambda m: stages.say(f"  {m}")))
     stages.run("gates on score tables (Great Expectations)", lambda: run_gates(settings, "scores"))
@@ -132,13 +144,9 @@ def score_and_report(settings: Settings, stages: _Stages) -> None:
 def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] = print) -> RunReport:
     """The daily job: append newly arrived raw files, build the lead models incrementally, score every
     model with its active version and rebuild the reports. Training stays a separate, periodic job."""
-    from scorehouse.incremental import append_raw, check_extends_previous_build
-
     report = RunReport()
     stages = _Stages(report, progress)
-    # Checked before anything is appended, so a warehouse that needs a full build is left as it was.
-    check_extends_previous_build(settings)
-    appended = stages.run("append new raw files", lambda: append_raw(settings, new_dir))
+    appended = stages.run("append new raw files", lambda: _append(settings, new_dir))
     progress("  " + ", ".join(f"{table} +{rows:,}" for table, rows in appended.items()))
     stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
     stages.run("dbt build, incremental (staging, intermediate, marts)",
@@ -147,14 +155,16 @@ def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] =
     return report
 
 
+def _append(settings: Settings, new_dir: Path) -> dict[str, int]:
+    with connect(settings) as con:
+        # Checked before anything is appended, so a warehouse that needs a full build is left as it was.
+        check_extends_previous_build(con, settings)
+        return append_raw(con, new_dir)
+
+
 def table_rows(settings: Settings) -> dict[str, int]:
-    rows = {}
     with connect(settings, read_only=True) as con:
-        for name in SUMMARY_TABLES:
-            schema, table = name.split(".")
-            if table_exists(con, schema, table):
-                rows[name] = int(con.execute(f"select count(*) from {name}").fetchall()[0][0])
-    return rows
+        return {name: row_count(con, name) for name in SUMMARY_TABLES if table_exists(con, *name.split("."))}
 
 
 EXAMPLE_QUERY = (

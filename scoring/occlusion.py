@@ -25,6 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
+from scoring.reasons import probability_with_typical
+
 TOLERANCE = 1e-9
 
 
@@ -147,8 +149,6 @@ class InputSpaceOcclusion:
     def matches(self, bundle, frame: pd.DataFrame, column_sets: list[tuple[str, ...]]) -> bool:
         """Same probabilities as the bundle's own pipeline on `frame`: as the rows are, and with each set
         of columns at its typical values."""
-        from scoring.reasons import probability_with_typical
-
         encoded = self.encode(frame)
         if not np.allclose(self.probability(encoded), bundle.predict_proba(frame), rtol=0, atol=TOLERANCE):
             return False

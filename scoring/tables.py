@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from scorehouse.config import Settings
-from scorehouse.warehouse import connect
+from core.warehouse import Connection
 
 LEAD_SCORE_COLUMNS = """
     lead_id varchar not null,
@@ -68,6 +67,5 @@ create table if not exists scores.score_drift (
 )
 
 
-def ensure_score_tables(settings: Settings) -> None:
-    with connect(settings) as con:
-        con.execute(SCORE_TABLES_DDL)
+def ensure_score_tables(con: Connection) -> None:
+    con.execute(SCORE_TABLES_DDL)

@@ -6,11 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from scorehouse.config import Settings
+from core.config import Settings
+from core.warehouse import connect
 from scorehouse.pipeline import RunReport, run_all
-from scorehouse.simulate import SimulationConfig
+from simulator import SimulationConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def read(settings: Settings, function, *args, **kwargs):
+    """Call function(con, *args) on a read-only connection to the settings' warehouse."""
+    with connect(settings, read_only=True) as con:
+        return function(con, *args, **kwargs)
 
 
 def isolated_settings(root: Path) -> Settings:

@@ -26,7 +26,7 @@ import math
 import duckdb
 import pandas as pd
 
-from scorehouse.config import CONTENT_TOPIC_COUNT
+from core.config import CONTENT_TOPIC_COUNT
 
 TERMINAL = {"converted", "disqualified"}
 PERSONAL_DOMAINS = {"gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com"}

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from scorehouse.cli import main
+import inspect
+import re
+
+import pytest
+
+import core.config
+from core.config import Settings
+from scorehouse import __version__
+from scorehouse.cli import SETTING_FLAGS, _settings, build_parser, main
+
+
+def config_source() -> str:
+    return inspect.getsource(core.config)
 
 
 def test_score_without_a_warehouse_is_a_clear_error(tmp_path, capsys):
@@ -16,3 +28,30 @@ def test_land_without_raw_files_names_the_missing_folders(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "missing raw table folders" in err and "crm_leads" in err
+
+
+def test_options_go_before_or_after_the_verb_and_every_verb_is_described(tmp_path, capsys):
+    for argv in (["--warehouse", str(tmp_path / "a.duckdb"), "score"], ["score", "--warehouse", str(tmp_path / "a.duckdb")]):
+        assert main(argv) == 1
+        assert f"{tmp_path / 'a.duckdb'} does not exist yet" in capsys.readouterr().err
+    parser = build_parser()
+    verbs = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse keeps its verbs here
+    assert all(p.description and len(p.description) > len(f"scorehouse {name}: ") + 10 for name, p in verbs.items())
+
+
+def test_every_environment_setting_has_a_flag_and_the_flag_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCOREHOUSE_HORIZON_DAYS", "30")
+    args = build_parser().parse_args(["train", "--horizon-days", "45", "--keep-columns", "a, b", "--threads", "1"])
+    settings = _settings(args)
+    assert (settings.lead_horizon_days, settings.keep_columns, settings.duckdb_threads) == (45, ("a", "b"), 1)
+    assert _settings(build_parser().parse_args(["train"])).lead_horizon_days == 30
+    documented = Settings.__doc__ + config_source()
+    env_names = set(re.findall(r"SCOREHOUSE_[A-Z_]+", documented)) - {"SCOREHOUSE_TARGET"}
+    helps = " ".join(f.help for f in SETTING_FLAGS)
+    assert env_names and all(name in helps for name in env_names), env_names - set(re.findall(r"SCOREHOUSE_[A-Z_]+", helps))
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"scorehouse {__version__}"

@@ -10,9 +10,9 @@ import pytest
 
 from ml.registry import load_active
 from scorehouse.pipeline import run_all
-from scorehouse.simulate import SimulationConfig
+from simulator.leads import SimulationConfig
 from scoring.reasons import probability_with_typical
-from tests.conftest import isolated_settings
+from tests.conftest import isolated_settings, read
 
 
 def query(settings, sql: str):
@@ -43,7 +43,7 @@ def test_every_open_lead_has_reasons_subscores_tier_route_and_action(pipeline_ru
 def test_removing_a_top_factor_moves_the_score_the_stated_way(pipeline_run):
     """Consistency: the factor named as raising the probability does raise it (and lowering lowers it)."""
     settings, _ = pipeline_run
-    bundle = load_active(settings, "lead_conversion")
+    bundle = read(settings, load_active, "lead_conversion")
     groups = dict(bundle.spec.reason_groups)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         reasons = con.execute(
@@ -142,7 +142,7 @@ def test_sentences_read_only_their_declared_columns_and_dedupe_exactly(pipeline_
 
     settings, _ = pipeline_run
     spec = MODELS[model]
-    rows = pd.concat([load_latest_snapshot(settings, spec), load_labelled_sample(settings, spec, 2_000)],
+    rows = pd.concat([read(settings, load_latest_snapshot, spec), read(settings, load_labelled_sample, spec, 2_000)],
                      ignore_index=True)
     assert len(rows) > 100
     for factor, _columns in spec.reason_groups:
@@ -165,7 +165,7 @@ def test_preprocessing_once_per_batch_gives_the_same_explanations(pipeline_run, 
     from scoring.occlusion import InputSpaceOcclusion
 
     settings, _ = pipeline_run
-    frame = load_labelled_sample(settings, spec, 3_000).sort_values(["as_of_date", "lead_id"])
+    frame = read(settings, load_labelled_sample, spec, 3_000).sort_values(["as_of_date", "lead_id"])
     fit, held = frame.iloc[:2_000], frame.iloc[2_000:]
     chosen = next(c for c in CANDIDATES if c.name == candidate)
     pipeline = fit_weighted(make_pipeline_for(chosen, chosen.grid[0], spec, 7, 1), fit, spec)
@@ -186,9 +186,9 @@ def test_scoring_in_batches_gives_the_rows_of_one_batch(pipeline_run, monkeypatc
 
     settings, _ = pipeline_run
     monkeypatch.setattr(scoring.batch, "BATCH_ROWS", 10**9)
-    whole = scoring.batch.score_snapshot(settings, LEAD_CONVERSION)
+    whole = read(settings, scoring.batch.score_snapshot, settings, LEAD_CONVERSION)
     monkeypatch.setattr(scoring.batch, "BATCH_ROWS", 333)
-    batched = scoring.batch.score_snapshot(settings, LEAD_CONVERSION)
+    batched = read(settings, scoring.batch.score_snapshot, settings, LEAD_CONVERSION)
     assert len(whole.scores) > 3 * 333  # several batches, the last one partial
     pd.testing.assert_frame_equal(whole.scores.drop(columns="scored_at"), batched.scores.drop(columns="scored_at"))
     # reason rows come batch by batch, each batch's raising ones first: the same rows in another order

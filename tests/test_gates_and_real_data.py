@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from expectations.gates import GateFailure, run_gates
-from ml.flat import run_flat
+from ml.flat import FlatExport, run_flat
 from tests.conftest import SHARED_DATA, isolated_settings
 
 LEADS_CSV = SHARED_DATA / "xeducation_leads" / "Leads.csv"
@@ -37,7 +37,7 @@ def test_gates_pass_on_a_good_run_and_fail_loudly_on_a_bad_score_table(pipeline_
 @pytest.mark.skipif(not LEADS_CSV.exists(), reason="../shared/data/xeducation_leads/Leads.csv is absent")
 def test_leads_csv_audit_flags_sales_filled_columns_and_scores_honestly(tmp_path):
     settings = isolated_settings(tmp_path)
-    result = run_flat(settings, LEADS_CSV, "Prospect ID", "Converted", "xeducation")
+    result = run_flat(settings, FlatExport(LEADS_CSV, "Prospect ID", "Converted", "xeducation"))
     flagged = set(result.excluded)
     for column in ("tags", "lead_quality", "lead_profile", "asymmetrique_activity_index", "asymmetrique_profile_score"):
         assert column in flagged
@@ -52,6 +52,6 @@ def test_leads_csv_audit_flags_sales_filled_columns_and_scores_honestly(tmp_path
 @pytest.mark.skipif(not TELCO_CSV.exists(), reason="../shared/data/telco_churn is absent")
 def test_telco_churn_through_the_flat_path(tmp_path):
     settings = isolated_settings(tmp_path)
-    result = run_flat(settings, TELCO_CSV, "customerID", "Churn", "telco")
+    result = run_flat(settings, FlatExport(TELCO_CSV, "customerID", "Churn", "telco"))
     assert result.rows_used == 7_043 and not result.excluded
     assert result.metrics[result.winner]["roc_auc"] >= 0.82

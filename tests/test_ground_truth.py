@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scorehouse.ground_truth import conversion_probability
+from simulator.ground_truth import conversion_probability
 
 
 @pytest.mark.parametrize("p_convert,age", [(0.3, 0.0), (0.3, 40.0), (0.1, 120.0), (0.6, 10.0)])

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scorehouse.incremental import IncrementalError, append_raw, check_extends_previous_build
+from ingest.incremental import IncrementalError, append_raw, check_extends_previous_build
 from scorehouse.pipeline import build_features
-from scorehouse.simulate import RAW_TABLES, SimulationConfig, simulate
-from tests.conftest import isolated_settings
+from core.contract import RAW_TABLES
+from core.warehouse import connect
+from simulator import SimulationConfig, simulate
+from tests.conftest import isolated_settings, read
 from tests.time_harness import copy_project, land, plant, share_topic_model
 
 BASE_THROUGH = datetime(2026, 6, 21, 12)  # a Sunday
@@ -69,6 +71,11 @@ def write_increment(raw_dir: Path, after: datetime, through: datetime, destinati
             con.execute(f"copy ({query}) to '{destination}/{table}/rows.parquet' (format parquet)")
             total += con.execute(f"select count(*) from ({query})").fetchone()[0]
     return total
+
+
+def _append(settings, folder: Path) -> dict[str, int]:
+    with connect(settings) as con:
+        return append_raw(con, folder)
 
 
 def table_differences(a, b) -> list[str]:
@@ -119,7 +126,7 @@ def builds(tmp_path_factory):
         rows = write_increment(raw_dir, previous, through, folder)
         late = _late_rows(folder, previous)
         increments.append(Increment(folder, rows, late, _redelivered_rows(folder, raw_dir, previous)))
-        append_raw(incremental, folder)
+        _append(incremental, folder)
         build_features(incremental, incremental=True)
         previous = through
 
@@ -163,14 +170,14 @@ def test_incremental_runs_equal_a_full_rebuild(builds):
 
 
 def test_a_full_build_in_time_steps_equals_one_full_build(builds):
-    """Large full builds run in time steps (scorehouse/incremental.py: time_chunks); forced here with 500
+    """Large full builds run in time steps (ingest/incremental.py: time_chunks); forced here with 500
     leads a step, i.e. three steps."""
-    from scorehouse.incremental import time_chunks
+    from ingest.incremental import time_chunks
 
     stepped = isolated_settings(builds["root"] / "stepped").with_overrides(build_chunk_leads=500)
     land(stepped, builds["root"] / "raw", loaded_through=DAYS[-1])
     share_topic_model(builds["incremental"], stepped)
-    assert len(time_chunks(stepped)) >= 2
+    assert len(read(stepped, time_chunks, stepped)) >= 2
     build_features(stepped)
     assert table_differences(stepped, builds["full"]) == []
 
@@ -188,7 +195,7 @@ def test_planted_bugs_in_the_incremental_path_are_caught(builds):
           "                and lead_id not in (select lead_id from {{ this }}))")
     planted = planted.with_overrides(project_root=project)
     for increment in builds["increments"]:
-        append_raw(planted, increment.folder)
+        _append(planted, increment.folder)
         build_features(planted, incremental=True)
     differences = table_differences(planted, full)
     assert any("int_lead_engagement_asof" in d and "_90d" in d for d in differences), differences
@@ -205,9 +212,9 @@ def test_rows_loaded_before_the_previous_build_are_refused(builds, tmp_path):
                     f"'{stale}/crm_activities/rows.parquet' (format parquet)")
         before = con.execute("select count(*) from raw.crm_activities").fetchone()[0]
     with pytest.raises(IncrementalError, match=r"crm_activities: 5 rows have _loaded_at at or before"):
-        append_raw(incremental, stale)
+        _append(incremental, stale)
     assert _rows(incremental, "select count(*) from raw.crm_activities") == before
-    check_extends_previous_build(incremental)  # still consistent: nothing was written
+    read(incremental, check_extends_previous_build, incremental)  # still consistent: nothing was written
 
 
 def test_replaced_raw_data_needs_a_full_build(builds, tmp_path):
@@ -216,7 +223,7 @@ def test_replaced_raw_data_needs_a_full_build(builds, tmp_path):
     with duckdb.connect(str(copy.warehouse_path)) as con:
         con.execute("delete from raw.web_pages where rowid < 3")
     with pytest.raises(IncrementalError, match=r"raw\.web_pages has .* the previous build saw"):
-        check_extends_previous_build(copy)
+        read(copy, check_extends_previous_build, copy)
 
 
 def test_refresh_appends_a_day_and_rescores(pipeline_run, tmp_path):

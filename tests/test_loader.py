@@ -9,12 +9,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scorehouse.contract import generated_files
-from scorehouse.loader import LoadError, load_file
+from core.contract import generated_files
+from core.warehouse import connect
+from ingest.loader import LoadError
+from ingest.loader import load_file as load_into
 from tests.conftest import isolated_settings
 
 ACTIVITY_HEADER = "activity_id,lead_id,activity_type,decision_maker_reached,budget_status,occurred_at,_loaded_at"
 GOOD = "A{n},L1,Call,true,Confirmed,2025-03-01 10:00:00,2025-03-02 00:00:00"
+
+
+def load_file(settings, source: str, path: Path, mapping: Path | None = None):
+    with connect(settings) as con:
+        return load_into(con, source, path, mapping)
 
 
 def _write(path: Path, text: str | bytes) -> Path:
@@ -175,3 +182,26 @@ def test_generated_contract_files_are_up_to_date():
     root = Path(__file__).resolve().parents[1]
     for path, text in generated_files(root).items():
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `scorehouse contract --write`"
+
+
+def test_quoted_line_breaks_and_delimiters_inside_fields_load_and_reconcile(tmp_path):
+    """A valid CSV whose quoted fields hold the delimiter and line breaks: each record counts once, rejects
+    name the record's number (the header is 1), and rows read = loaded + rejected."""
+    settings = isolated_settings(tmp_path)
+    text = ("lead_id;title;company;created_at\n"
+            'L1;"Head of\nSales";"Acme; Inc.";2025-01-02\n'
+            'L2;"VP, ""Growth""";Beta;2025-01-03\n'
+            "L3;Analyst;Gamma;not a date\n"
+            'L4;"multi\nline\r\ntitle";"Delta\n";2025-01-05\n'
+            "L5;CTO;Epsilon;2025-01-06;extra\n"
+            "L6;CEO;Zeta;2025-01-07\n")
+    path = _write(tmp_path / "leads.csv", text)
+    report = load_file(settings, "crm_leads", path)
+    assert report.reconciles and (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 4, 2)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        loaded = con.execute("select lead_id, title, company, _source_line from raw.crm_leads order by 1").fetchall()
+    assert loaded == [("L1", "Head of\nSales", "Acme; Inc.", 2), ("L2", 'VP, "Growth"', "Beta", 3),
+                      ("L4", "multi\nline\r\ntitle", "Delta\n", 5), ("L6", "CEO", "Zeta", 7)]
+    rejects = _rejects(settings, path)
+    assert [(line, field) for line, field, _ in rejects] == [(4, "created_at"), (6, "")]
+    assert "as timestamp" in rejects[0][2] and "TOO MANY COLUMNS" in rejects[1][2]

@@ -20,6 +20,7 @@ from ml.pipeline import CANDIDATES, make_pipeline_for
 from ml.selection import (MAX_FOLD_ROWS, CandidateResult, _sample, choose_winner, evaluate_candidates, fit_weighted,
                           rolling_folds)
 from ml.thresholds import choose_threshold
+from tests.conftest import read
 from ml.train import train_model
 
 CHART_COUNT = 7
@@ -48,7 +49,7 @@ def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_ru
     pipeline fitted on the same rows gives."""
     settings, _ = pipeline_run
     spec = LEAD_CONVERSION
-    frame = load_labelled(settings, spec)
+    frame = read(settings, load_labelled, spec).frame()
     horizon = int(getattr(settings, spec.horizon_setting))
     chosen = tuple(c for c in CANDIDATES if c.name in ("logistic_l1", "extra_trees"))
     assert {c.scale for c in chosen} == {True, False}
@@ -73,7 +74,7 @@ def test_training_rows_arrive_with_text_as_categories_and_nothing_else_changed(p
     settings, _ = pipeline_run
     spec = LEAD_CONVERSION
     monkeypatch.setattr(ml.dataset, "FETCH_VECTORS", 1)  # 2,048-row chunks: many of them on the small run
-    frame = load_labelled(settings, spec)
+    frame = read(settings, load_labelled, spec).frame()
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         plain = con.execute(f"select {ml.dataset._columns(spec)} from {spec.mart} "
                             f"where {spec.observed_flag} and {spec.label} is not null "
@@ -95,7 +96,7 @@ def test_models_fitted_on_categories_score_like_models_fitted_on_text(pipeline_r
     """Scoring reads text, training reads categories: each pipeline must learn the same from either."""
     settings, _ = pipeline_run
     spec = LEAD_CONVERSION
-    frame = load_labelled(settings, spec).head(6000)
+    frame = read(settings, load_labelled, spec).frame().head(6000)
     as_text = frame.copy()
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
@@ -195,3 +196,11 @@ def test_a_challenger_that_does_not_beat_the_champion_is_registered_but_not_prom
     assert not challenger["promoted"] and "not promoted" in challenger["promotion"]
     rows = dict(query(settings, "select model_version, is_active from ml.model_registry where model_name = 'customer_churn'"))
     assert rows[champion] is True and rows[challenger["model_version"]] is False
+
+
+def test_training_refuses_a_mart_built_for_another_horizon(pipeline_run):
+    """The mart states the horizon its labels were built for; a model trained for another one would learn the
+    wrong question, so training stops before it reads a row."""
+    settings, _ = pipeline_run
+    with pytest.raises(ValueError, match="built with label_horizon_days 90 but lead_conversion is trained for 60"):
+        train_model(settings.with_overrides(lead_horizon_days=60), LEAD_CONVERSION)

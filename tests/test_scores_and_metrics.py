@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ml.metrics import best_f1_threshold, evaluate, lift_at
 from scoring.drift import psi
-from scoring.scores import to_score, to_tier
+from ml.scores import to_score, to_tier
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=50))

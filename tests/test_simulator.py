@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from scorehouse.simulate import RAW_TABLES, SimulationConfig, simulate
+from core.contract import RAW_TABLES
+from simulator import SimulationConfig, simulate
 
 TIME_COLUMNS = {
     "crm_leads": "created_at",

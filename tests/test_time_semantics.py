@@ -8,8 +8,8 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from scorehouse.dbt import DbtError, run_dbt
-from scorehouse.simulate import SimulationConfig, simulate
+from core.dbt import DbtError, run_dbt
+from simulator import SimulationConfig, simulate
 from tests.conftest import isolated_settings
 from tests.reference_customer_features import compare_customers_with_mart
 from tests.reference_features import compare_with_mart

@@ -1,4 +1,4 @@
-"""The high-water marks of a full build in time steps split the open-lead time evenly (scorehouse/incremental.py:
+"""The high-water marks of a full build in time steps split the open-lead time evenly (ingest/incremental.py:
 time_chunks). Small raw tables with known open spans; the marks have closed forms. Also the closing statuses
 (the dbt var terminal_lead_statuses) that the steps and staging both read, and the conversion status the label
 reads."""
@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from scorehouse.config import PROJECT_ROOT
-from scorehouse.dbt import DbtError, run_dbt
-from scorehouse.incremental import LEAD_SOURCES, time_chunks
-from scorehouse.warehouse import connect
-from tests.conftest import isolated_settings
+from core.config import PROJECT_ROOT
+from core.dbt import DbtError, run_dbt
+from core.contract import LEAD_FEATURE_SOURCES as LEAD_SOURCES
+from ingest.incremental import time_chunks
+from core.warehouse import connect
+from tests.conftest import isolated_settings, read
 
 START = datetime(2026, 1, 1)
 # Leads closing ten days after they are known, in six steps (worked out in test_closed_leads_leave_the_open_lead_time).
@@ -58,7 +59,7 @@ def test_open_leads_piling_up_give_shorter_steps_later(tmp_path):
     marks fall where that reaches 1,262.5, 2,525 and 3,787.5: days 49 + 37.5/50, 70 + 40/71 and 86 + 46.5/87."""
     settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=26)
     raw_leads(settings, days_open=None)
-    assert days_after_start(time_chunks(settings)) == pytest.approx([49.75, 70.5634, 86.5345], abs=1e-4)
+    assert days_after_start(read(settings, time_chunks, settings)) == pytest.approx([49.75, 70.5634, 86.5345], abs=1e-4)
 
 
 def test_closed_leads_leave_the_open_lead_time(tmp_path):
@@ -67,7 +68,7 @@ def test_closed_leads_leave_the_open_lead_time(tmp_path):
     settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=20)
     raw_leads(settings, days_open=10)
     expected = MARKS_WHEN_CLOSED_AFTER_TEN_DAYS
-    assert days_after_start(time_chunks(settings)) == pytest.approx(expected, abs=1e-4)
+    assert days_after_start(read(settings, time_chunks, settings)) == pytest.approx(expected, abs=1e-4)
 
 
 def test_the_closing_statuses_are_the_dbt_var_staging_reads(tmp_path):
@@ -79,11 +80,11 @@ def test_the_closing_statuses_are_the_dbt_var_staging_reads(tmp_path):
     settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=20, project_root=project)
     raw_leads(settings, days_open=10, closing_statuses=("Closed-Won ", "closed lost"))
     expected = MARKS_WHEN_CLOSED_AFTER_TEN_DAYS
-    assert days_after_start(time_chunks(settings)) == pytest.approx(expected, abs=1e-4)
+    assert days_after_start(read(settings, time_chunks, settings)) == pytest.approx(expected, abs=1e-4)
 
     other = isolated_settings(tmp_path / "default").with_overrides(build_chunk_leads=20)
     raw_leads(other, days_open=10, closing_statuses=("Closed-Won ", "closed lost"))
-    assert days_after_start(time_chunks(other)) != pytest.approx(expected, abs=1e-4)
+    assert days_after_start(read(other, time_chunks, other)) != pytest.approx(expected, abs=1e-4)
 
 
 def _project_with_statuses(tmp_path, statuses: str):
@@ -135,4 +136,4 @@ def test_the_label_follows_the_projects_conversion_status(tmp_path):
 def test_one_step_when_the_leads_fit(tmp_path):
     settings = isolated_settings(tmp_path).with_overrides(build_chunk_leads=1_000)
     raw_leads(settings, days_open=None)
-    assert time_chunks(settings) == []
+    assert read(settings, time_chunks, settings) == []

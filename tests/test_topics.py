@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from scorehouse.topics import TOPIC_COUNT, page_text, refresh_page_topics
+from core.warehouse import connect
+from ingest.topics import TOPIC_COUNT, page_text, refresh_page_topics
 from tests.conftest import isolated_settings
 
 PAGES = [
@@ -23,6 +24,11 @@ def _land(settings, pages):
         con.executemany("insert into raw.web_pages values (?, ?)", pages)
 
 
+def _refresh(settings, refit: bool = False):
+    with connect(settings) as con:
+        return refresh_page_topics(con, settings, refit=refit)
+
+
 def test_page_text_keeps_path_and_title_words_only():
     assert page_text("https://www.x.test/blog/roi-calculator-12?utm_source=mail#top", "ROI: the case") == \
         "blog roi calculator roi the case"
@@ -32,7 +38,7 @@ def test_page_text_keeps_path_and_title_words_only():
 def test_topics_are_fitted_once_and_new_pages_join_existing_topics(tmp_path):
     settings = isolated_settings(tmp_path)
     _land(settings, PAGES)
-    first = refresh_page_topics(settings)
+    first = _refresh(settings)
     # six distinct page texts (numbers and query strings are not words) -> six topics of the eight allowed
     assert first.fitted and first.topics == 6 <= TOPIC_COUNT and first.pages == len(PAGES)
     with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -40,10 +46,10 @@ def test_topics_are_fitted_once_and_new_pages_join_existing_topics(tmp_path):
     # same-theme pages share a topic
     assert len({before[f"https://site.test/blog/roi-calculator-{i}?utm_source=x"] for i in range(12)}) == 1
     _land(settings, PAGES + [("https://site.test/blog/roi-calculator-99", "ROI calculator")])
-    second = refresh_page_topics(settings)
+    second = _refresh(settings)
     assert not second.fitted and second.pages == len(PAGES) + 1
     with duckdb.connect(str(settings.warehouse_path)) as con:
         after = dict(con.execute("select url, topic_id from content.page_topics").fetchall())
     assert {u: after[u] for u in before} == before  # the saved model maps old pages exactly as before
     assert after["https://site.test/blog/roi-calculator-99"] == before["https://site.test/blog/roi-calculator-0?utm_source=x"]
-    assert refresh_page_topics(settings, refit=True).fitted
+    assert _refresh(settings, refit=True).fitted

@@ -10,12 +10,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from core.config import Settings
+from core.contract import RAW_TABLES
+from core.dbt import run_dbt
+from core.warehouse import connect
+from ingest.landing import land_raw
+from ingest.topics import refresh_page_topics
 from ml.registry import ensure_registry
-from scorehouse.config import Settings
-from scorehouse.dbt import run_dbt
-from scorehouse.landing import land_raw
-from scorehouse.simulate import RAW_TABLES
-from scorehouse.topics import refresh_page_topics
 from scoring.tables import ensure_score_tables
 
 # mart -> (entity key, its high-water mark column in int_observed_through, its label)
@@ -45,17 +46,18 @@ def plant(project: Path, relative_file: str, old: str, new: str) -> None:
 
 def build_feature_mart(settings: Settings) -> None:
     """Models only (no data tests): what the time tests compare is the data itself."""
-    ensure_score_tables(settings)
-    ensure_registry(settings)
-    refresh_page_topics(settings)
+    with connect(settings) as con:
+        ensure_score_tables(con)
+        ensure_registry(con)
+        refresh_page_topics(con, settings)
     run_dbt(settings, "run", ["--select", *(f"+{mart}" for mart in MARTS), "--full-refresh"], quiet=True)
 
 
 def land(settings: Settings, raw_dir: Path, loaded_through: datetime | None = None,
          extra_rows: dict[str, pd.DataFrame] | None = None) -> None:
     """Land raw files plus any extra rows; optionally keep only what had been loaded by a cut time."""
-    land_raw(settings, raw_dir)
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with connect(settings) as con:
+        land_raw(con, raw_dir)
         for table, frame in (extra_rows or {}).items():
             con.register("extra", frame)
             columns = ", ".join(f'"{c}"' for c in frame.columns)

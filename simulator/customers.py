@@ -13,7 +13,7 @@ A decline shows in usage, tickets and NPS at once but raises the hazard only 30 
 disengagement precedes a cancellation.
 Health drives what the warehouse sees: logins, active users and feature usage fall, tickets rise
 and NPS answers drop (detractors) as health falls. The truth table keeps the parameters, so the
-exact probability of churning in any window is known (see scorehouse.ground_truth).
+exact probability of churning in any window is known (see simulator.ground_truth).
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
-from scorehouse.config import CONTENT_TOPIC_COUNT, Settings
-from scorehouse.warehouse import connect, table_exists
+from core.config import CONTENT_TOPIC_COUNT, Settings
+from core.warehouse import Connection, table_exists, transaction
 
 TOPIC_COUNT = CONTENT_TOPIC_COUNT
 SCHEMA = "content"
@@ -66,40 +66,46 @@ def _topic_labels(model: Pipeline) -> list[str]:
     return [" ".join(vocabulary[np.argsort(-centre)[:3]]) for centre in centres]
 
 
-def refresh_page_topics(settings: Settings, refit: bool = False) -> TopicRefresh:
+def _pages(con: Connection) -> pd.DataFrame:
+    if table_exists(con, "raw", "web_pages"):
+        return con.execute(
+            "select url, max(title) as title from raw.web_pages where url is not null group by url order by url"
+        ).df()
+    return pd.DataFrame({"url": pd.Series(dtype=str), "title": pd.Series(dtype=str)})
+
+
+def _fitted_model(settings: Settings, texts: list[str], refit: bool) -> tuple[Pipeline | None, bool]:
+    """The saved topic model, fitted first (and saved) when there is none or a refit is asked for."""
+    path = model_path(settings)
+    fitted = False
+    if refit or not path.exists():
+        usable = [t for t in texts if t]
+        if usable:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            joblib.dump(_fit(sorted(set(usable)), settings.random_seed), path)
+            fitted = True
+    return (joblib.load(path) if path.exists() else None), fitted
+
+
+def refresh_page_topics(con: Connection, settings: Settings, refit: bool = False) -> TopicRefresh:
     """Map every page URL in raw.web_pages to a topic (fitting the topic model first if there is none)."""
-    with connect(settings) as con:
-        con.execute(f"create schema if not exists {SCHEMA}")
-        if table_exists(con, "raw", "web_pages"):
-            pages = con.execute(
-                "select url, max(title) as title from raw.web_pages where url is not null group by url order by url"
-            ).df()
-        else:
-            pages = pd.DataFrame({"url": pd.Series(dtype=str), "title": pd.Series(dtype=str)})
-        texts = [page_text(u, t) for u, t in zip(pages.url, pages.title)]
-        path = model_path(settings)
-        fitted = False
-        if refit or not path.exists():
-            usable = [t for t in texts if t]
-            if usable:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                joblib.dump(_fit(sorted(set(usable)), settings.random_seed), path)
-                fitted = True
-        model = joblib.load(path) if path.exists() else None
-        topic = model.predict(texts) if model is not None and texts else np.zeros(len(texts), int)
-        # A page with no usable words (e.g. the bare home page URL with no title) has no topic.
-        topic = np.where([bool(t) for t in texts], topic, -1) if len(texts) else np.zeros(0, int)
-        page_topics = pd.DataFrame({"url": pages.url, "topic_id": topic.astype("int32")})
-        labels = _topic_labels(model) if model is not None else []
-        content_topics = pd.DataFrame({
-            "topic_id": np.arange(len(labels), dtype="int32"),
-            "top_terms": labels,
-            "pages": [int((page_topics.topic_id == k).sum()) for k in range(len(labels))],
-        })
-        con.register("page_topics_frame", page_topics)
-        con.register("content_topics_frame", content_topics)
-        con.execute("begin")
+    con.execute(f"create schema if not exists {SCHEMA}")
+    pages = _pages(con)
+    texts = [page_text(u, t) for u, t in zip(pages.url, pages.title)]
+    model, fitted = _fitted_model(settings, texts, refit)
+    topic = model.predict(texts) if model is not None and texts else np.zeros(len(texts), int)
+    # A page with no usable words (e.g. the bare home page URL with no title) has no topic.
+    topic = np.where([bool(t) for t in texts], topic, -1) if len(texts) else np.zeros(0, int)
+    page_topics = pd.DataFrame({"url": pages.url, "topic_id": topic.astype("int32")})
+    labels = _topic_labels(model) if model is not None else []
+    content_topics = pd.DataFrame({
+        "topic_id": np.arange(len(labels), dtype="int32"),
+        "top_terms": labels,
+        "pages": [int((page_topics.topic_id == k).sum()) for k in range(len(labels))],
+    })
+    con.register("page_topics_frame", page_topics)
+    con.register("content_topics_frame", content_topics)
+    with transaction(con):
         con.execute(f"create or replace table {SCHEMA}.page_topics as select * from page_topics_frame")
         con.execute(f"create or replace table {SCHEMA}.content_topics as select * from content_topics_frame")
-        con.execute("commit")
-        return TopicRefresh(fitted=fitted, pages=len(page_topics), topics=len(labels))
+    return TopicRefresh(fitted=fitted, pages=len(page_topics), topics=len(labels))

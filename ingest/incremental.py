@@ -14,20 +14,11 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from scorehouse.config import Settings, dbt_project_vars
-from scorehouse.warehouse import connect, table_exists
+from core.config import Settings, dbt_project_vars
+from core.contract import LEAD_FEATURE_SOURCES as LEAD_SOURCES
+from core.warehouse import Connection, files_sql, row_count, table_exists, transaction
+from ingest.topics import model_path
 
-# The raw tables the incremental lead models read.
-LEAD_SOURCES = (
-    "crm_leads",
-    "crm_lead_status_history",
-    "crm_activities",
-    "web_pages",
-    "web_tracks",
-    "web_identifies",
-    "marketing_touches",
-    "enrichment_firmographics",
-)
 WATERMARKS = "raw._build_watermarks"
 
 
@@ -42,44 +33,40 @@ def _lead_sources_loaded_through(con) -> object:
 
 def build_settings(settings: Settings) -> str:
     """What else a build depends on: the dbt vars and the content topic model. A change needs a full build."""
-    from scorehouse.topics import model_path
-
     topics = model_path(settings)
     fingerprint = {"vars": settings.dbt_vars(),
                    "topic_model_sha256": hashlib.sha256(topics.read_bytes()).hexdigest() if topics.exists() else None}
     return json.dumps(fingerprint, sort_keys=True)
 
 
-def record_watermarks(settings: Settings) -> dict[str, int]:
+def record_watermarks(con: Connection, settings: Settings) -> dict[str, int]:
     """After a build: remember the lead sources' latest load time, each table's row count and the settings."""
-    with connect(settings) as con:
-        con.execute(f"create or replace table {WATERMARKS} (source_table varchar, loaded_through timestamp, "
-                    "rows_loaded bigint, build_settings varchar)")
-        loaded_through = _lead_sources_loaded_through(con)
-        rows = {t: int(con.execute(f"select count(*) from raw.{t}").fetchone()[0]) for t in LEAD_SOURCES}
-        con.executemany(f"insert into {WATERMARKS} values (?, ?, ?, ?)",
-                        [[table, loaded_through, count, build_settings(settings)] for table, count in rows.items()])
+    con.execute(f"create or replace table {WATERMARKS} (source_table varchar, loaded_through timestamp, "
+                "rows_loaded bigint, build_settings varchar)")
+    loaded_through = _lead_sources_loaded_through(con)
+    rows = {t: row_count(con, f"raw.{t}") for t in LEAD_SOURCES}
+    con.executemany(f"insert into {WATERMARKS} values (?, ?, ?, ?)",
+                    [[table, loaded_through, count, build_settings(settings)] for table, count in rows.items()])
     return rows
 
 
-def check_extends_previous_build(settings: Settings) -> None:
+def check_extends_previous_build(con: Connection, settings: Settings) -> None:
     """Before an incremental build: every raw row the previous build saw is still there, and every row
     added since was loaded after the previous build's latest load. Raises IncrementalError otherwise."""
-    with connect(settings, read_only=True) as con:
-        if not table_exists(con, "raw", "_build_watermarks"):
-            raise IncrementalError("no previous build recorded in raw._build_watermarks: run a full build first "
-                                   "(scorehouse build)")
-        marks = con.execute(f"select source_table, loaded_through, rows_loaded, build_settings from {WATERMARKS}").fetchall()
-        problems = []
-        if marks and marks[0][3] != build_settings(settings):
-            problems.append(f"the settings or the content topic model changed since the previous build "
-                            f"(then {marks[0][3]}, now {build_settings(settings)})")
-        for table, loaded_through, rows, _ in marks:
-            now = int(con.execute(f"select count(*) from raw.{table} where _loaded_at <= ?",
-                                  [loaded_through]).fetchone()[0]) if loaded_through is not None else 0
-            if now != rows:
-                problems.append(f"raw.{table} has {now:,} rows loaded at or before {loaded_through}, "
-                                f"the previous build saw {rows:,}")
+    if not table_exists(con, "raw", "_build_watermarks"):
+        raise IncrementalError("no previous build recorded in raw._build_watermarks: run a full build first "
+                               "(scorehouse build)")
+    marks = con.execute(f"select source_table, loaded_through, rows_loaded, build_settings from {WATERMARKS}").fetchall()
+    problems = []
+    if marks and marks[0][3] != build_settings(settings):
+        problems.append(f"the settings or the content topic model changed since the previous build "
+                        f"(then {marks[0][3]}, now {build_settings(settings)})")
+    for table, loaded_through, rows, _ in marks:
+        now = int(con.execute(f"select count(*) from raw.{table} where _loaded_at <= ?",
+                              [loaded_through]).fetchone()[0]) if loaded_through is not None else 0
+        if now != rows:
+            problems.append(f"raw.{table} has {now:,} rows loaded at or before {loaded_through}, "
+                            f"the previous build saw {rows:,}")
     if problems:
         raise IncrementalError(
             "an incremental build needs the raw data of the previous build plus rows loaded after it; "
@@ -87,47 +74,41 @@ def check_extends_previous_build(settings: Settings) -> None:
         )
 
 
-def append_raw(settings: Settings, new_dir: Path) -> dict[str, int]:
+def _append_folder(con: Connection, folder: Path, latest) -> int:
+    """Append one table's new files to raw.<table> after checking them; returns rows appended."""
+    table = folder.name
+    if not table_exists(con, "raw", table):
+        raise IncrementalError(f"{folder}: raw.{table} does not exist; land the full data first")
+    files = files_sql(folder)
+    if table in LEAD_SOURCES and latest is not None:
+        stale = con.execute(f"select count(*) from {files} where _loaded_at <= ?", [latest]).fetchone()[0]
+        if stale:
+            raise IncrementalError(f"{folder}: {stale:,} rows have _loaded_at at or before the lead "
+                                   f"sources' latest load ({latest}); nothing was appended")
+    columns = [r[0] for r in con.execute(f"describe select * from raw.{table}").fetchall()]
+    present = {r[0] for r in con.execute(f"describe select * from {files}").fetchall()}
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise IncrementalError(f"{folder}: missing columns of raw.{table}: {', '.join(missing)}; "
+                               "nothing was appended")
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    before = row_count(con, f"raw.{table}")
+    con.execute(f"insert into raw.{table} ({quoted}) select {quoted} from {files}")
+    return row_count(con, f"raw.{table}") - before
+
+
+def append_raw(con: Connection, new_dir: Path) -> dict[str, int]:
     """Append the files under new_dir/<table>/ to raw.<table>; returns rows appended per table.
 
     One transaction, so nothing is written when a folder is wrong: each must have its table's columns, and
     new rows of the lead sources must have been loaded after the latest load of any lead source so far.
     """
-    from scorehouse.landing import _files_sql
-
     folders = sorted(p for p in new_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
     if not folders:
         raise FileNotFoundError(f"{new_dir}: no table folders with new rows")
-    appended: dict[str, int] = {}
-    with connect(settings) as con:
-        latest = _lead_sources_loaded_through(con)
-        con.execute("begin transaction")
-        try:
-            for folder in folders:
-                table = folder.name
-                if not table_exists(con, "raw", table):
-                    raise IncrementalError(f"{folder}: raw.{table} does not exist; land the full data first")
-                files = _files_sql(folder)
-                if table in LEAD_SOURCES and latest is not None:
-                    stale = con.execute(f"select count(*) from {files} where _loaded_at <= ?", [latest]).fetchone()[0]
-                    if stale:
-                        raise IncrementalError(f"{folder}: {stale:,} rows have _loaded_at at or before the lead "
-                                               f"sources' latest load ({latest}); nothing was appended")
-                columns = [r[0] for r in con.execute(f"describe select * from raw.{table}").fetchall()]
-                present = {r[0] for r in con.execute(f"describe select * from {files}").fetchall()}
-                missing = [c for c in columns if c not in present]
-                if missing:
-                    raise IncrementalError(f"{folder}: missing columns of raw.{table}: {', '.join(missing)}; "
-                                           "nothing was appended")
-                quoted = ", ".join(f'"{c}"' for c in columns)
-                before = int(con.execute(f"select count(*) from raw.{table}").fetchone()[0])
-                con.execute(f"insert into raw.{table} ({quoted}) select {quoted} from {files}")
-                appended[f"raw.{table}"] = int(con.execute(f"select count(*) from raw.{table}").fetchone()[0]) - before
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-    return appended
+    latest = _lead_sources_loaded_through(con)
+    with transaction(con):
+        return {f"raw.{folder.name}": _append_folder(con, folder, latest) for folder in folders}
 
 
 # Open-lead time up to each instant, from the raw leads and their terminal status changes: a lead is on the
@@ -182,7 +163,7 @@ order by k
 """
 
 
-def time_chunks(settings: Settings) -> list[str]:
+def time_chunks(con: Connection, settings: Settings) -> list[str]:
     """High-water marks at which a large full build stops and continues incrementally: one step per
     settings.build_chunk_leads leads, each holding about the same share of the weeks in memory (none when
     one step is small enough).
@@ -191,17 +172,16 @@ def time_chunks(settings: Settings) -> list[str]:
     high-water mark, then the next weeks from the state reached, gives exactly the rows of one full build.
     The steps split the open-lead time evenly rather than the calendar: open leads pile up, and equal
     spans of time would leave the last steps several times larger than the first."""
-    with connect(settings, read_only=True) as con:
-        if not table_exists(con, "raw", "crm_leads"):
-            return []
-        leads = con.execute("select count(*) from raw.crm_leads").fetchone()[0]
-        last = _lead_sources_loaded_through(con)
-        if settings.observed_through and last is not None:
-            last = min(last, datetime.fromisoformat(settings.observed_through))
-        steps = -(-int(leads) // settings.build_chunk_leads)
-        if steps <= 1 or last is None:
-            return []
-        terminal = list(dbt_project_vars(settings.project_root)["terminal_lead_statuses"])
-        marks = [row[0] for row in con.execute(
-            _BALANCED_MARKS_SQL, {"last": last, "steps": steps, "terminal": terminal}).fetchall()]
+    if not table_exists(con, "raw", "crm_leads"):
+        return []
+    leads = row_count(con, "raw.crm_leads")
+    last = _lead_sources_loaded_through(con)
+    if settings.observed_through and last is not None:
+        last = min(last, datetime.fromisoformat(settings.observed_through))
+    steps = -(-int(leads) // settings.build_chunk_leads)
+    if steps <= 1 or last is None:
+        return []
+    terminal = list(dbt_project_vars(settings.project_root)["terminal_lead_statuses"])
+    marks = [row[0] for row in con.execute(
+        _BALANCED_MARKS_SQL, {"last": last, "steps": steps, "terminal": terminal}).fetchall()]
     return [str(mark) for mark in sorted(set(marks)) if mark < last]

@@ -7,7 +7,7 @@ import os
 from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
 
-from scorehouse.config import Settings
+from core.config import Settings
 
 
 class DbtError(RuntimeError):

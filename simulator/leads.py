@@ -41,26 +41,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scorehouse.simulate_customers import CUSTOMER_HISTORY_LOADED_FROM, write_customers
+from simulator.customers import CUSTOMER_HISTORY_LOADED_FROM, write_customers
 
-RAW_TABLES = (
-    "crm_contracts",
-    "crm_contract_events",
-    "product_usage_daily",
-    "support_tickets",
-    "nps_responses",
-    "csm_assignments",
-    "crm_leads",
-    "crm_lead_status_history",
-    "crm_activities",
-    "crm_opportunities",
-    "crm_accounts",
-    "web_pages",
-    "web_tracks",
-    "web_identifies",
-    "marketing_touches",
-    "enrichment_firmographics",
-)
+# The hidden truth, written to _truth/<table>/ beside the raw folders; no feature may read it.
 TRUTH_TABLES = ("lead_truth", "customer_truth")
 
 SENIORITY = ("c_level", "vp", "director", "manager", "individual", "unknown")

@@ -10,16 +10,24 @@ from pathlib import Path
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# Content topics per warehouse; the lead mart's contract has one share column per topic, so it is fixed.
-CONTENT_TOPIC_COUNT = 8
 
 
 @cache
 def dbt_project_vars(project_root: Path = PROJECT_ROOT) -> dict[str, object]:
-    """The defaults under `vars:` in dbt_project.yml, for the few rules Python applies to raw data before dbt
-    runs (one list for both, so they cannot drift apart)."""
+    """The defaults under `vars:` in dbt_project.yml: the one place that states the horizons, the control share,
+    the topic count and the lead statuses, for dbt and Python alike."""
     with open(project_root / "dbt_project.yml", encoding="utf-8") as project:
         return dict(yaml.safe_load(project)["vars"])
+
+
+# Content topics per warehouse; the lead mart's contract has one share column per topic, so it is fixed.
+CONTENT_TOPIC_COUNT = int(dbt_project_vars()["content_topic_count"])
+
+
+def _env_or_var(env: str, var: str, cast=int):
+    """A setting's default: the environment variable if set, else the dbt var of the same meaning."""
+    value = os.environ.get(env)
+    return cast(value) if value else cast(dbt_project_vars()[var])
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -44,8 +52,9 @@ class Settings:
     artifacts_dir: Path = field(
         default_factory=lambda: _env_path("SCOREHOUSE_ARTIFACTS", PROJECT_ROOT / "artifacts")
     )
-    lead_horizon_days: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_HORIZON_DAYS", "90")))
-    churn_horizon_days: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_CHURN_HORIZON_DAYS", "90")))
+    lead_horizon_days: int = field(default_factory=lambda: _env_or_var("SCOREHOUSE_HORIZON_DAYS", "lead_horizon_days"))
+    churn_horizon_days: int = field(
+        default_factory=lambda: _env_or_var("SCOREHOUSE_CHURN_HORIZON_DAYS", "churn_horizon_days"))
     # Share of the most recent labelled as-of dates held out as the out-of-time test set.
     test_fraction: float = 0.20
     # Share of the remaining (embargoed) training dates used for calibration and threshold choice.
@@ -54,7 +63,8 @@ class Settings:
     # Rolling out-of-time folds used to compare candidate models.
     cv_folds: int = 3
     # Share of the day's call slots routed to randomly drawn leads regardless of score (the control group).
-    control_share: float = field(default_factory=lambda: float(os.environ.get("SCOREHOUSE_CONTROL_SHARE", "0.05")))
+    control_share: float = field(
+        default_factory=lambda: _env_or_var("SCOREHOUSE_CONTROL_SHARE", "control_share", float))
     # Optional fixed high-water mark (ISO date): build, train and score as if the data ended then.
     observed_through: str | None = None
     # Columns the leakage audit may flag but should keep (comma-separated in SCOREHOUSE_KEEP_COLUMNS).
@@ -66,7 +76,7 @@ class Settings:
     # only; dbt and Python add about a GiB: with 7GB a 1M-lead build peaked at 7.3 GiB, with 8GB at 8.3 GiB.
     duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_MEMORY_LIMIT", "7GB"))
     duckdb_threads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_THREADS", str(os.cpu_count() or 2))))
-    # A full build of more leads than this runs in time steps (scorehouse/incremental.py: time_chunks).
+    # A full build of more leads than this runs in time steps (ingest/incremental.py: time_chunks).
     build_chunk_leads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_BUILD_CHUNK_LEADS", "100000")))
 
     @property

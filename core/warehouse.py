@@ -1,0 +1,79 @@
+"""The warehouse connection: one place that opens DuckDB with the project's limits.
+
+A stage (land, build preparation, train's read and write, score, gates) opens one connection here and
+passes it down; helpers take the connection, not the settings, so they never open their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from core.config import Settings
+
+Connection = duckdb.DuckDBPyConnection
+
+
+@contextmanager
+def connect(settings: Settings, read_only: bool = False, create: bool = True) -> Iterator[Connection]:
+    """Open the warehouse file (a new one only when writing and `create`); closes it on exit so dbt and other
+    processes can take the lock."""
+    if (read_only or not create) and not settings.warehouse_path.exists():
+        raise FileNotFoundError(
+            f"warehouse {settings.warehouse_path} does not exist yet: run `scorehouse run` (or `scorehouse build`) first"
+        )
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        str(settings.warehouse_path),
+        read_only=read_only,
+        config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads},
+    )
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: Connection) -> Iterator[Connection]:
+    """All statements inside commit together or not at all: readers see the state before or after, never a mix."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def table_exists(con: Connection, schema: str, table: str) -> bool:
+    rows = con.execute(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchall()
+    return bool(rows)
+
+
+def row_count(con: Connection, qualified_name: str) -> int:
+    return int(con.execute(f"select count(*) from {qualified_name}").fetchall()[0][0])
+
+
+def files_sql(folder: Path) -> str:
+    """A table function reading every Parquet (else CSV) file in `folder`."""
+    if sorted(folder.glob("*.parquet")):
+        return f"read_parquet('{folder.as_posix()}/*.parquet')"
+    if sorted(folder.glob("*.csv")):
+        return f"read_csv('{folder.as_posix()}/*.csv', header = true)"
+    raise FileNotFoundError(f"{folder}: no .parquet or .csv files to land")
+
+
+def land_tables(con: Connection, folder: Path, schema: str, tables: tuple[str, ...]) -> dict[str, int]:
+    """Replace `<schema>.<table>` with the files in folder/<table>/ for each table; rows per table."""
+    con.execute(f"create schema if not exists {schema}")
+    rows: dict[str, int] = {}
+    for table in tables:
+        con.execute(f"create or replace table {schema}.{table} as select * from {files_sql(folder / table)}")
+        rows[f"{schema}.{table}"] = row_count(con, f"{schema}.{table}")
+    return rows
