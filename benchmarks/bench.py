@@ -158,6 +158,77 @@ def pandas_features(settings: Settings) -> int:
     return len(spine.merge(features.reset_index(), on=["lead_id", "as_of_at"], how="left"))
 
 
+class Harness:
+    """Times each stage with its memory, and collects the figures."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rows: list[dict] = []
+        self.models: dict[str, dict[str, float]] = {}
+
+    def stage(self, name: str, action, count_sql: str | None = None, rows_of=None):
+        start_kb = PeakMemory._rss_kb()
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            result = action()
+            seconds = time.perf_counter() - started
+        if rows_of is not None:
+            processed = rows_of(result)
+        elif count_sql:
+            processed = _count(self.settings, count_sql)
+        else:
+            processed = result if isinstance(result, int) and not isinstance(result, bool) else None
+        self.rows.append({"stage": name, "seconds": round(seconds, 2), "start_rss_mib": round(start_kb / 1024),
+                          "peak_rss_mib": round(memory.peak_kb / 1024),
+                          "rows": processed, "rows_per_second": round(processed / seconds) if processed else None})
+        print(f"  {name:<38} {seconds:8.1f}s  start {start_kb / 1024:7.0f} MiB  peak {memory.peak_kb / 1024:7.0f} MiB  "
+              f"rows {processed or '':>12}",
+              flush=True)
+        return result
+
+    def dbt_stage(self, name: str, args_: list[str], step_settings: Settings | None = None) -> None:
+        self.stage(name, lambda: run_dbt(step_settings or self.settings, "run", args_, quiet=True))
+        self.models[name] = model_timings(self.settings)
+        print("      slowest: " + ", ".join(f"{m} {t:.1f}s" for m, t in list(self.models[name].items())[:4]), flush=True)
+
+
+def feature_stages(h: Harness, args: argparse.Namespace, root: Path) -> int:
+    """Simulate, land, hold back a day, and build the lead features (in time steps when large, as
+    `scorehouse build` does), then the floor and the pandas reference they are compared with; returns the
+    mart's rows."""
+    settings = h.settings
+    h.stage("simulate", lambda: sum(simulate(SimulationConfig(leads=args.leads, seed=args.seed), settings.raw_dir).values()))
+    h.stage("land raw files", lambda: sum(land(settings).values()))
+    h.stage("hold back the last day", lambda: hold_back_last_day(settings, root / "increment"))
+    on(settings, ensure_score_tables)
+    on(settings, ensure_registry)
+    h.stage("content topics (fit + map pages)", lambda: on(settings, refresh_page_topics, settings).pages)
+    steps = on(settings, time_chunks, settings)
+    if steps:
+        print(f"  {len(steps) + 1} time steps, high-water marks: {', '.join(steps)}", flush=True)
+    for k, high_water in enumerate([*steps, None]):
+        h.dbt_stage(f"dbt run lead models, step {k + 1}/{len(steps) + 1}",
+                    ["--select", "+fct_lead_features", *(["--full-refresh"] if k == 0 else [])],
+                    settings.with_overrides(observed_through=high_water))
+    on(settings, record_watermarks, settings)
+    feature_rows = _count(settings, "select count(*) from marts.fct_lead_features")
+    h.rows[-1]["rows"] = feature_rows
+    h.stage("floor: one scan per event table", lambda: floor_build(settings))
+    if args.leads <= args.pandas_max_leads:
+        h.stage("pandas reference (core lead features)", lambda: pandas_features(settings))
+    return feature_rows
+
+
+def incremental_stages(h: Harness, root: Path, feature_rows: int) -> None:
+    """The next day arrives: append it and refresh incrementally."""
+    settings = h.settings
+    h.stage("incremental: append one day of raw rows", lambda: sum(on(settings, append_raw, root / "increment").values()))
+    h.stage("incremental: check watermarks + topics", lambda: on(settings, check_extends_previous_build, settings)
+            or on(settings, refresh_page_topics, settings).pages)
+    h.dbt_stage("incremental: dbt run lead models", ["--select", "+fct_lead_features"])
+    h.rows[-1]["rows"] = _count(settings, "select count(*) from marts.fct_lead_features") - feature_rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
@@ -171,72 +242,18 @@ def main() -> int:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="scorehouse-bench-"))
-    settings = Settings().with_overrides(warehouse_path=root / "bench.duckdb", raw_dir=root / "raw",
-                                         artifacts_dir=root / "artifacts")
-    rows: list[dict] = []
-
-    def stage(name: str, action, count_sql: str | None = None, rows_of=None):
-        start_kb = PeakMemory._rss_kb()
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            result = action()
-            seconds = time.perf_counter() - started
-        if rows_of is not None:
-            processed = rows_of(result)
-        elif count_sql:
-            processed = _count(settings, count_sql)
-        else:
-            processed = result if isinstance(result, int) and not isinstance(result, bool) else None
-        rows.append({"stage": name, "seconds": round(seconds, 2), "start_rss_mib": round(start_kb / 1024),
-                     "peak_rss_mib": round(memory.peak_kb / 1024),
-                     "rows": processed, "rows_per_second": round(processed / seconds) if processed else None})
-        print(f"  {name:<38} {seconds:8.1f}s  start {start_kb / 1024:7.0f} MiB  peak {memory.peak_kb / 1024:7.0f} MiB  "
-              f"rows {processed or '':>12}",
-              flush=True)
-        return result
-
-    models: dict[str, dict[str, float]] = {}
-
-    def dbt_stage(name: str, args_: list[str], step_settings: Settings | None = None) -> None:
-        stage(name, lambda: run_dbt(step_settings or settings, "run", args_, quiet=True))
-        models[name] = model_timings(settings)
-        print("      slowest: " + ", ".join(f"{m} {t:.1f}s" for m, t in list(models[name].items())[:4]), flush=True)
-
+    h = Harness(Settings().with_overrides(warehouse_path=root / "bench.duckdb", raw_dir=root / "raw",
+                                          artifacts_dir=root / "artifacts"))
     print(f"benchmark at {args.leads:,} leads in {root}", flush=True)
-    stage("simulate", lambda: sum(simulate(SimulationConfig(leads=args.leads, seed=args.seed), settings.raw_dir).values()))
-    stage("land raw files", lambda: sum(land(settings).values()))
-    stage("hold back the last day", lambda: hold_back_last_day(settings, root / "increment"))
-    on(settings, ensure_score_tables)
-    on(settings, ensure_registry)
-    stage("content topics (fit + map pages)", lambda: on(settings, refresh_page_topics, settings).pages)
-    # The lead feature build (in time steps when large, as scorehouse build does): what the floor and the
-    # pandas reference are compared with.
-    steps = on(settings, time_chunks, settings)
-    if steps:
-        print(f"  {len(steps) + 1} time steps, high-water marks: {', '.join(steps)}", flush=True)
-    for k, high_water in enumerate([*steps, None]):
-        dbt_stage(f"dbt run lead models, step {k + 1}/{len(steps) + 1}",
-                  ["--select", "+fct_lead_features", *(["--full-refresh"] if k == 0 else [])],
-                  settings.with_overrides(observed_through=high_water))
-    on(settings, record_watermarks, settings)
-    feature_rows = _count(settings, "select count(*) from marts.fct_lead_features")
-    rows[-1]["rows"] = feature_rows
-    stage("floor: one scan per event table", lambda: floor_build(settings))
-    if args.leads <= args.pandas_max_leads:
-        stage("pandas reference (core lead features)", lambda: pandas_features(settings))
-    # The next day arrives: append it and refresh incrementally.
-    stage("incremental: append one day of raw rows", lambda: sum(on(settings, append_raw, root / "increment").values()))
-    stage("incremental: check watermarks + topics", lambda: on(settings, check_extends_previous_build, settings)
-          or on(settings, refresh_page_topics, settings).pages)
-    dbt_stage("incremental: dbt run lead models", ["--select", "+fct_lead_features"])
-    rows[-1]["rows"] = _count(settings, "select count(*) from marts.fct_lead_features") - feature_rows
+    feature_rows = feature_stages(h, args, root)
+    incremental_stages(h, root, feature_rows)
     # Then train and score on the refreshed data (a daily refresh scores too: see the summary).
     if not args.features_only:
-        model_stages(settings, stage)
-    summary = summarise(args.leads, rows)
+        model_stages(h.settings, h.stage)
+    summary = summarise(args.leads, h.rows)
     print(json.dumps(summary, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps({"stages": rows, "summary": summary, "dbt_models": models}, indent=2))
+        Path(args.json).write_text(json.dumps({"stages": h.rows, "summary": summary, "dbt_models": h.models}, indent=2))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -68,12 +68,27 @@ def _value_expression(spec: ModelSpec) -> tuple[str, str]:
     return "", (f"m.{spec.value_column}" if spec.value_column else "null")
 
 
-def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED_ROWS) -> pd.DataFrame:
+class LabelledChunks(list):
+    """The labelled rows as fetched, to be assembled into one frame once the connection is closed."""
+
+    def __init__(self, chunks: list[pd.DataFrame], entity_share: float) -> None:
+        super().__init__(chunks)
+        self.entity_share = entity_share
+
+    def frame(self) -> pd.DataFrame:
+        frame = _assemble(list(self))
+        self.clear()
+        frame.attrs["entity_share"] = self.entity_share
+        return frame
+
+
+def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED_ROWS) -> LabelledChunks:
     """Uncensored rows only: a row whose label window is not fully observed never trains a model.
 
-    Above max_rows, the rows of a fixed, hash-chosen share of entities; frame.attrs['entity_share'] says which.
-    The caller closes the connection before training: DuckDB's buffers are then gone before the chunks are
-    copied together (at 1M leads the load peaked at 4.5 GiB that way, against 6.4 GiB with it open)."""
+    Above max_rows, the rows of a fixed, hash-chosen share of entities; the frame's attrs['entity_share'] says
+    which. Returns the fetched chunks: the caller closes the connection, then assembles them (`.frame()`), so
+    DuckDB's buffers are gone before the chunks are copied together (at 1M leads the load peaked at 4.5 GiB that
+    way, against 6.4 GiB with the connection open)."""
     labelled = f"m.{spec.observed_flag} and m.{spec.label} is not null"
     total = int(con.execute(f"select count(*) from {spec.mart} m where {labelled}").fetchall()[0][0])
     share = min(1.0, max_rows / total) if total else 1.0
@@ -88,20 +103,6 @@ def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED
     if sum(len(chunk) for chunk in chunks) == 0:
         raise ValueError(f"{spec.mart} has no labelled rows: is the data long enough for the label horizon?")
     return LabelledChunks(chunks, share)
-
-
-class LabelledChunks(list):
-    """The labelled rows as fetched, to be assembled into one frame once the connection is closed."""
-
-    def __init__(self, chunks: list[pd.DataFrame], entity_share: float) -> None:
-        super().__init__(chunks)
-        self.entity_share = entity_share
-
-    def frame(self) -> pd.DataFrame:
-        frame = _assemble(list(self))
-        self.clear()
-        frame.attrs["entity_share"] = self.entity_share
-        return frame
 
 
 def load_latest_snapshot(con: Connection, spec: ModelSpec) -> pd.DataFrame:

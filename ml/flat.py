@@ -198,8 +198,9 @@ def _evaluate(settings: Settings, rows: _Rows, spec: ModelSpec, result: FlatResu
     return predictions
 
 
-def _register_and_score(con: Connection, spec: ModelSpec, result: FlatResult, scores: pd.DataFrame, folder: Path,
-                        metadata: dict, score_note: str, now: datetime) -> None:
+def _register_and_score(con: Connection, spec: ModelSpec, result: FlatResult, scores: pd.DataFrame,
+                        metadata: dict, now: datetime) -> None:
+    """The model becomes the active one of its name, with its audit, and its scores replace the previous ones."""
     ensure_registry(con)
     with transaction(con):
         con.execute("update ml.model_registry set is_active = false where model_name = ?", [spec.name])
@@ -207,9 +208,9 @@ def _register_and_score(con: Connection, spec: ModelSpec, result: FlatResult, sc
             "insert into ml.model_registry (model_version, model_name, algorithm, trained_at, is_active, artifact_path, "
             "horizon_days, threshold, test_roc_auc, test_pr_auc, promotion, metadata_json) "
             "values (?, ?, ?, ?, true, ?, 0, 0.5, ?, ?, ?, ?)",
-            [result.model_version, spec.name, result.winner, now, str(folder / "model.joblib"),
+            [result.model_version, spec.name, result.winner, now, metadata["artifact_path"],
              result.metrics[result.winner]["roc_auc"], result.metrics[result.winner]["pr_auc"],
-             f"promoted: flat export ({result.evaluation}; scores are {score_note})", json.dumps(metadata)],
+             f"promoted: flat export ({result.evaluation}; scores are {metadata['scores']})", json.dumps(metadata)],
         )
         record_audit(con, spec.name, now, result.audit)
         con.execute("create schema if not exists scores")
@@ -251,19 +252,20 @@ def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], N
     folder.mkdir(parents=True, exist_ok=True)
     final = _fit_candidate(result.winner, spec, rows.data, rows.y, settings)
     joblib.dump({"spec": spec, "estimator": final, "excluded": excluded}, folder / "model.joblib")
-    metadata = {"evaluation": result.evaluation, "metrics": result.metrics, "excluded": excluded,
-                "metrics_with_flagged": result.metrics_with_flagged, "features": list(spec.features)}
-    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
     if rows.created_col:
         scores_p, score_note = final.predict_proba(rows.data[list(spec.features)])[:, 1], \
             "in-sample (out-of-time evaluation above)"
     else:
         scores_p, score_note = predictions[result.winner], "out-of-fold"  # each row scored by a model that never saw it
+    metadata = {"evaluation": result.evaluation, "metrics": result.metrics, "excluded": excluded,
+                "metrics_with_flagged": result.metrics_with_flagged, "features": list(spec.features),
+                "artifact_path": str(folder / "model.joblib"), "scores": score_note}
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
     cutoffs = {t: float(np.quantile(scores_p, 1 - s)) for t, s in zip("ABC", TIER_TOP_SHARES)}
     scores = pd.DataFrame({
         "entity_id": rows.data.entity_id, "scored_at": now, "model_version": result.model_version,
         "probability": scores_p, "score": to_score(scores_p), "tier": to_tier(scores_p, cutoffs),
     })
     with connect(settings) as con:
-        _register_and_score(con, spec, result, scores, folder, metadata, score_note, now)
+        _register_and_score(con, spec, result, scores, metadata, now)
     return result

@@ -89,31 +89,43 @@ def save_bundle(settings: Settings, bundle: ModelBundle) -> Path:
     return path
 
 
-def register(con: Connection, bundle: ModelBundle, artifact: Path, row: dict[str, Any],
-             metrics: list[tuple[str, str, str, float]], curve: pd.DataFrame, promote: bool,
-             audit: pd.DataFrame | None = None) -> None:
+@dataclass
+class Registration:
+    """A trained model with everything recorded beside it."""
+
+    bundle: ModelBundle
+    artifact: Path
+    row: dict[str, Any]  # registry columns measured by training
+    metrics: list[tuple[str, str, str, float]]  # (split, segment, metric, value)
+    curve: pd.DataFrame  # the threshold curve
+    promote: bool
+    audit: pd.DataFrame | None = None  # the leakage audit of the model's candidate columns
+
+
+def register(con: Connection, entry: Registration) -> None:
     """Record the model, its metrics, threshold curve and leakage audit; if promoted, make it the active one for
     its name. One transaction: readers never see a model without its metrics or two active models."""
     ensure_registry(con)
+    bundle = entry.bundle
     record = {
         "model_version": bundle.model_version,
         "model_name": bundle.spec.name,
-        "artifact_path": str(artifact),
+        "artifact_path": str(entry.artifact),
         "threshold": bundle.threshold,
         "metadata_json": json.dumps(bundle.metadata, default=str),
-        **row,
+        **entry.row,
     }
     columns = list(record)
-    metric_frame = pd.DataFrame(metrics, columns=["split", "segment", "metric", "value"])
+    metric_frame = pd.DataFrame(entry.metrics, columns=["split", "segment", "metric", "value"])
     metric_frame.insert(0, "model_version", bundle.model_version)
-    curve = curve.assign(model_version=bundle.model_version)
+    curve = entry.curve.assign(model_version=bundle.model_version)
     with transaction(con):
-        if promote:
+        if entry.promote:
             con.execute("update ml.model_registry set is_active = false where model_name = ?", [bundle.spec.name])
         con.execute(
             f"insert into ml.model_registry ({', '.join(columns)}, is_active) "
             f"values ({', '.join('?' for _ in columns)}, ?)",
-            [record[c] for c in columns] + [promote],
+            [record[c] for c in columns] + [entry.promote],
         )
         con.register("new_metrics", metric_frame)
         con.execute("insert into ml.model_metrics select model_version, split, segment, metric, value from new_metrics")
@@ -122,8 +134,8 @@ def register(con: Connection, bundle: ModelBundle, artifact: Path, row: dict[str
             "insert into ml.threshold_curve select model_version, split, threshold, precision, recall, f1, share_flagged "
             "from new_curve"
         )
-        if audit is not None:
-            record_audit(con, bundle.spec.name, record.get("trained_at"), audit)
+        if entry.audit is not None:
+            record_audit(con, bundle.spec.name, record.get("trained_at"), entry.audit)
     con.unregister("new_metrics")
     con.unregister("new_curve")
 

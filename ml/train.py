@@ -29,7 +29,7 @@ from ml.features import ModelSpec
 from ml.leakage import audit
 from ml.metrics import decile_table, evaluate, segment_metrics, threshold_curve
 from ml.pipeline import BASELINE, CANDIDATES, make_pipeline_for
-from ml.registry import ModelBundle, load_active, register, save_bundle
+from ml.registry import ModelBundle, Registration, load_active, register, save_bundle
 from ml.report import ReportInputs, write_model_report
 from ml.scores import tier_cutoffs
 from ml.selection import CandidateResult, choose_winner, evaluate_candidates, fit_weighted
@@ -327,9 +327,10 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
         bundle = trained.bundle()
         artifact = save_bundle(settings, bundle)
         report_path = artifact.parent / "report.html"
-        register(con, bundle, artifact, trained.registry_row(str(report_path), bundle.metadata["library_versions"]),
-                 _metric_rows(selection, evaluation, truth_metrics), evaluation.curve.assign(split="test"),
-                 promotion[0], audit_report)
+        register(con, Registration(
+            bundle, artifact, trained.registry_row(str(report_path), bundle.metadata["library_versions"]),
+            _metric_rows(selection, evaluation, truth_metrics), evaluation.curve.assign(split="test"), promotion[0],
+            audit_report))
     write_model_report(report_path, ReportInputs(spec, bundle, selection.winner.name, selection.results, evaluation,
                                                  truth_metrics, SELECTION_RULE, BASELINE))
     wm = evaluation.winner_metrics

@@ -18,6 +18,9 @@ exact probability of churning in any window is known (see simulator.ground_truth
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -112,176 +115,215 @@ def write_customers(writer, config, companies: pd.DataFrame, first_won: np.ndarr
     customers = np.flatnonzero(np.isfinite(start_all) & (start_all < config.span_days))
     for part, first in enumerate(range(0, len(customers), CUSTOMER_CHUNK)):
         chunk_rng = np.random.default_rng([config.seed, 3, part])
-        _customer_chunk(writer, config, companies, customers[first:first + CUSTOMER_CHUNK], start_all, clock,
-                        lambda *args, _part=part: events_writer(_part, *args), chunk_rng, part)
+        chunk = _CustomerChunk(writer, config, companies, clock, lambda *args, _part=part: events_writer(_part, *args),
+                               chunk_rng, part)
+        _customer_chunk(chunk, customers[first:first + CUSTOMER_CHUNK], start_all)
     return start_all
 
 
-def _customer_chunk(writer, config, companies, customers, start_all, clock, events_writer, rng, part) -> None:
-    span = config.span_days
-    n = len(customers)
-    start = start_all[customers]
-    employees = companies.employees.to_numpy()[customers]
-    seats = np.clip(np.round(employees * rng.uniform(0.05, 0.3, n)), 3, 2000).astype(int)
-    contract = rng.choice(3, n, p=CONTRACT_SHARE)
-    value = np.round(seats * rng.uniform(300, 900, n), -1)
-    high_value = value >= HIGH_VALUE
-    has_csm = rng.random(n) < np.where(high_value, 0.8, 0.35)
-    csm_mult = np.where(high_value & ~has_csm, NO_CSM_MULTIPLIER, 1.0)
-    contract_mult = np.asarray(CONTRACT_MULTIPLIER)[contract]
-    h0 = rng.normal(0.0, 1.0, n)
-    declines = rng.random(n) < 0.35
-    decline_at = np.where(declines, np.maximum(start, 0) + rng.uniform(0, span + 120, n), np.inf)
-    decline = np.where(declines, rng.uniform(2.0, 3.5, n), 0.0)
-    edges, rates = hazard_segments(start, decline_at, decline, h0, contract_mult, csm_mult)
-    churn_at = _invert_hazard(edges, rates, start, rng.exponential(1.0, n))
-    # Customers who had already left well before the data starts are not part of the export.
-    keep = churn_at >= -60.0
-    (customers, start, employees, seats, contract, value, high_value, has_csm, csm_mult, contract_mult, h0, decline_at,
-     decline, churn_at) = (a[keep] for a in (customers, start, employees, seats, contract, value, high_value, has_csm,
-                                             csm_mult, contract_mult, h0, decline_at, decline, churn_at))
-    edges, rates, n = edges[keep], rates[keep], int(keep.sum())
-    churned = churn_at < span
-    life_end = np.minimum(churn_at, span)
-    account_num = companies.company_num.to_numpy()[customers]
+@dataclass
+class _CustomerChunk:
+    """One chunk of customers: where their tables go, their random stream, and the traits every table draws on."""
 
-    writer.write(
-        "customer_truth", part,
-        pd.DataFrame({
-            "account_num": account_num, "customer_start": clock.ts(start), "start_day": start,
-            "h0": h0, "decline_at_day": decline_at, "decline": decline,
-            "contract_multiplier": contract_mult, "csm_multiplier": csm_mult,
-            "churn_day": np.where(churned, churn_at, np.nan),
-        }),
-        "printf('001%09d', account_num) as account_id, * exclude (account_num)",
-    )
+    writer: object
+    config: object
+    companies: pd.DataFrame
+    clock: object
+    events_writer: Callable
+    rng: np.random.Generator
+    part: int
 
-    # Contracts: one row per term; the export's `cancelled_at` is current state and never a feature.
-    terms = np.asarray([np.inf if t is None else t for t in CONTRACT_TERM_DAYS])[contract]
-    term_count = np.where(np.isfinite(terms), np.ceil((life_end - start) / np.where(np.isfinite(terms), terms, 1)), 1)
-    term_count = np.clip(term_count, 1, None).astype(int)
-    owner = np.repeat(np.arange(n), term_count)
-    term_index = np.concatenate([np.arange(k) for k in term_count]) if n else np.zeros(0, int)
-    term_start = start[owner] + term_index * np.where(np.isfinite(terms[owner]), terms[owner], 0)
-    term_value = np.round(value[owner] * (1 + 0.08 * term_index) * rng.uniform(0.95, 1.05, len(owner)), -1)
-    contract_rows = pd.DataFrame({
-        "contract_num": np.arange(len(owner)) + part * 10_000_000, "account_num": account_num[owner], "contract": contract[owner],
-        "value": term_value, "start_day": term_start, "renewal_day": term_start + terms[owner],
-        "cancel_day": np.where(churned[owner] & (churn_at[owner] >= term_start) & (churn_at[owner] < term_start + terms[owner]),
-                               churn_at[owner], np.nan),
-    })
-    keep = contract_rows.start_day < span
-    contract_rows = contract_rows[keep].reset_index(drop=True)
-    loaded = np.maximum(contract_rows.start_day.to_numpy(), CUSTOMER_HISTORY_LOADED_FROM) + clock.load_delay(len(contract_rows))
-    contract_rows["start_at"] = clock.ts(contract_rows.start_day.to_numpy())
-    contract_rows["renewal_at"] = pd.Series(clock.ts(np.nan_to_num(contract_rows.renewal_day.to_numpy(), posinf=0))).where(
-        np.isfinite(contract_rows.renewal_day.to_numpy()))
-    contract_rows["cancel_at"] = pd.Series(clock.ts(np.nan_to_num(contract_rows.cancel_day.to_numpy()))).where(
-        contract_rows.cancel_day.notna().to_numpy())
-    contract_rows["_loaded_at"] = clock.ts(np.minimum(loaded, span))
-    contract_rows["mess"] = rng.integers(0, 4, len(contract_rows))
-    writer.write(
-        "crm_contracts", part, contract_rows,
-        f"""printf('800%09d', contract_num) as contract_id, printf('001%09d', account_num) as account_id,
-            case mess when 1 then lower({_labels()}[contract + 1]) when 2 then upper({_labels()}[contract + 1])
-                 else {_labels()}[contract + 1] end as contract_type,
-            value as annual_value, cast(start_at as date) as start_date, cast(renewal_at as date) as renewal_date,
-            cancel_at as cancelled_at, _loaded_at""",
-    )
+    def draw(self, customers: np.ndarray, start_all: np.ndarray) -> None:
+        """Seats, contract, value, CSM, health and when (if ever) each customer churns."""
+        rng, span, n = self.rng, self.config.span_days, len(customers)
+        start = start_all[customers]
+        employees = self.companies.employees.to_numpy()[customers]
+        seats = np.clip(np.round(employees * rng.uniform(0.05, 0.3, n)), 3, 2000).astype(int)
+        contract = rng.choice(3, n, p=CONTRACT_SHARE)
+        value = np.round(seats * rng.uniform(300, 900, n), -1)
+        high_value = value >= HIGH_VALUE
+        has_csm = rng.random(n) < np.where(high_value, 0.8, 0.35)
+        csm_mult = np.where(high_value & ~has_csm, NO_CSM_MULTIPLIER, 1.0)
+        contract_mult = np.asarray(CONTRACT_MULTIPLIER)[contract]
+        h0 = rng.normal(0.0, 1.0, n)
+        declines = rng.random(n) < 0.35
+        decline_at = np.where(declines, np.maximum(start, 0) + rng.uniform(0, span + 120, n), np.inf)
+        decline = np.where(declines, rng.uniform(2.0, 3.5, n), 0.0)
+        edges, rates = hazard_segments(start, decline_at, decline, h0, contract_mult, csm_mult)
+        churn_at = _invert_hazard(edges, rates, start, rng.exponential(1.0, n))
+        # Customers who had already left well before the data starts are not part of the export.
+        keep = churn_at >= -60.0
+        for name, values in dict(customers=customers, start=start, seats=seats, contract=contract, value=value,
+                                 has_csm=has_csm, csm_mult=csm_mult, contract_mult=contract_mult, h0=h0,
+                                 decline_at=decline_at, decline=decline, churn_at=churn_at).items():
+            setattr(self, name, values[keep])
+        self.n = int(keep.sum())
+        self.churned = self.churn_at < span
+        self.life_end = np.minimum(self.churn_at, span)
+        self.account_num = self.companies.company_num.to_numpy()[self.customers]
 
-    # Contract events: signed / renewed at each term start, cancelled at churn.
-    ev_kind = np.concatenate([np.where(term_index[keep.to_numpy()] == 0, 0, 1), np.full(int(churned.sum()), 2)])
-    ev_account = np.concatenate([contract_rows.account_num.to_numpy(), account_num[churned]])
-    ev_contract = np.concatenate([contract_rows.contract_num.to_numpy(), np.full(int(churned.sum()), -1)])
-    ev_time = np.concatenate([contract_rows.start_day.to_numpy(), churn_at[churned]])
-    events_writer(
-        "crm_contract_events", ev_account, ev_time,
-        {"kind": ev_kind, "contract_num": ev_contract, "reason": rng.integers(0, len(CHURN_REASONS), len(ev_kind))},
-        f"""printf('CEV%011d', row_num) as contract_event_id, printf('001%09d', owner_num) as account_id,
-            case when contract_num >= 0 then printf('800%09d', contract_num) end as contract_id,
-            ['Signed', 'Renewed', 'Cancelled'][kind + 1] as event_type,
-            case when kind = 2 then {_list(CHURN_REASONS)}[reason + 1] end as cancellation_reason,
-            event_at, _loaded_at""",
-    )
+    def write_truth(self) -> None:
+        self.writer.write(
+            "customer_truth", self.part,
+            pd.DataFrame({
+                "account_num": self.account_num, "customer_start": self.clock.ts(self.start), "start_day": self.start,
+                "h0": self.h0, "decline_at_day": self.decline_at, "decline": self.decline,
+                "contract_multiplier": self.contract_mult, "csm_multiplier": self.csm_mult,
+                "churn_day": np.where(self.churned, self.churn_at, np.nan),
+            }),
+            "printf('001%09d', account_num) as account_id, * exclude (account_num)",
+        )
 
-    # Daily product usage on active days, from 60 days before the data starts.
-    first_day = np.ceil(np.maximum(start, -60.0))
-    days_each = np.clip(np.floor(life_end) - first_day, 0, None).astype(int)
-    u_owner = np.repeat(np.arange(n), days_each)
-    u_day = first_day[u_owner] + (np.concatenate([np.arange(k) for k in days_each]) if n else np.zeros(0))
-    health = _health(h0[u_owner], decline[u_owner], decline_at[u_owner], u_day)
-    active = rng.random(len(u_owner)) < 1 / (1 + np.exp(-(1.2 + health)))
-    u_owner, u_day, health = u_owner[active], u_day[active], health[active]
-    seats_u = seats[u_owner]
-    users = rng.binomial(seats_u, 1 / (1 + np.exp(-(-0.3 + 0.8 * health))))
-    users = np.maximum(users, 1)
-    logins = users + rng.poisson(users * 0.5)
-    usage_index = np.clip(np.round(50 + 15 * health + rng.normal(0, 8, len(u_owner)), 1), 0, 100)
-    usage_loaded = u_day + 1 + rng.uniform(0.05, 0.3, len(u_owner))
-    late = rng.random(len(u_owner)) < config.late_load_share
-    usage_loaded[late] += rng.uniform(3, 20, int(late.sum()))
-    usage = pd.DataFrame({
-        "account_num": account_num[u_owner], "usage_date": clock.ts(u_day), "logins": logins, "users": users,
-        "usage_index": usage_index, "_loaded_at": clock.ts(usage_loaded), "loaded_day": usage_loaded,
-    })
-    usage = usage[usage.loaded_day <= span].drop(columns="loaded_day")
-    writer.write(
-        "product_usage_daily", part, usage,
-        """printf('001%09d', account_num) as account_id, cast(usage_date as date) as usage_date,
-           logins, users as active_users, usage_index as feature_usage_index, _loaded_at""",
-    )
+    def write_contracts(self) -> None:
+        """One row per term; the export's `cancelled_at` is current state and never a feature. Then the contract
+        events: signed or renewed at each term start, cancelled at churn."""
+        rng, span, clock, n, part = self.rng, self.config.span_days, self.clock, self.n, self.part
+        start, churned, churn_at = self.start, self.churned, self.churn_at
+        terms = np.asarray([np.inf if t is None else t for t in CONTRACT_TERM_DAYS])[self.contract]
+        term_count = np.where(np.isfinite(terms), np.ceil((self.life_end - start) / np.where(np.isfinite(terms), terms, 1)), 1)
+        term_count = np.clip(term_count, 1, None).astype(int)
+        owner = np.repeat(np.arange(n), term_count)
+        term_index = np.concatenate([np.arange(k) for k in term_count]) if n else np.zeros(0, int)
+        term_start = start[owner] + term_index * np.where(np.isfinite(terms[owner]), terms[owner], 0)
+        term_value = np.round(self.value[owner] * (1 + 0.08 * term_index) * rng.uniform(0.95, 1.05, len(owner)), -1)
+        contract_rows = pd.DataFrame({
+            "contract_num": np.arange(len(owner)) + part * 10_000_000, "account_num": self.account_num[owner],
+            "contract": self.contract[owner], "value": term_value, "start_day": term_start,
+            "renewal_day": term_start + terms[owner],
+            "cancel_day": np.where(churned[owner] & (churn_at[owner] >= term_start)
+                                   & (churn_at[owner] < term_start + terms[owner]), churn_at[owner], np.nan),
+        })
+        keep = contract_rows.start_day < span
+        contract_rows = contract_rows[keep].reset_index(drop=True)
+        loaded = np.maximum(contract_rows.start_day.to_numpy(), CUSTOMER_HISTORY_LOADED_FROM) + clock.load_delay(len(contract_rows))
+        contract_rows["start_at"] = clock.ts(contract_rows.start_day.to_numpy())
+        contract_rows["renewal_at"] = pd.Series(clock.ts(np.nan_to_num(contract_rows.renewal_day.to_numpy(), posinf=0))).where(
+            np.isfinite(contract_rows.renewal_day.to_numpy()))
+        contract_rows["cancel_at"] = pd.Series(clock.ts(np.nan_to_num(contract_rows.cancel_day.to_numpy()))).where(
+            contract_rows.cancel_day.notna().to_numpy())
+        contract_rows["_loaded_at"] = clock.ts(np.minimum(loaded, span))
+        contract_rows["mess"] = rng.integers(0, 4, len(contract_rows))
+        self.writer.write(
+            "crm_contracts", part, contract_rows,
+            f"""printf('800%09d', contract_num) as contract_id, printf('001%09d', account_num) as account_id,
+                case mess when 1 then lower({_labels()}[contract + 1]) when 2 then upper({_labels()}[contract + 1])
+                     else {_labels()}[contract + 1] end as contract_type,
+                value as annual_value, cast(start_at as date) as start_date, cast(renewal_at as date) as renewal_date,
+                cancel_at as cancelled_at, _loaded_at""",
+        )
+        ev_kind = np.concatenate([np.where(term_index[keep.to_numpy()] == 0, 0, 1), np.full(int(churned.sum()), 2)])
+        ev_account = np.concatenate([contract_rows.account_num.to_numpy(), self.account_num[churned]])
+        ev_contract = np.concatenate([contract_rows.contract_num.to_numpy(), np.full(int(churned.sum()), -1)])
+        ev_time = np.concatenate([contract_rows.start_day.to_numpy(), churn_at[churned]])
+        self.events_writer(
+            "crm_contract_events", ev_account, ev_time,
+            {"kind": ev_kind, "contract_num": ev_contract, "reason": rng.integers(0, len(CHURN_REASONS), len(ev_kind))},
+            f"""printf('CEV%011d', row_num) as contract_event_id, printf('001%09d', owner_num) as account_id,
+                case when contract_num >= 0 then printf('800%09d', contract_num) end as contract_id,
+                ['Signed', 'Renewed', 'Cancelled'][kind + 1] as event_type,
+                case when kind = 2 then {_list(CHURN_REASONS)}[reason + 1] end as cancellation_reason,
+                event_at, _loaded_at""",
+        )
 
-    # Support tickets: more often, and more urgent, as health falls.
-    t_parts = []
-    for lo, hi, declined in ((start, np.minimum(decline_at, life_end), False), (np.maximum(decline_at, start), life_end, True)):
-        lo = np.where(np.isfinite(lo), lo, life_end)
-        hh = h0 - (decline if declined else 0)
-        counts = rng.poisson(0.02 * np.exp(-0.5 * hh) * np.sqrt(seats / 20) * np.clip(hi - np.maximum(lo, -60), 0, None))
-        o = np.repeat(np.arange(n), counts)
-        t = np.maximum(lo, -60)[o] + rng.random(len(o)) * np.clip(hi - np.maximum(lo, -60), 0, None)[o]
-        t_parts.append((o, t, hh[o]))
-    t_owner = np.concatenate([p[0] for p in t_parts])
-    t_time = np.concatenate([p[1] for p in t_parts])
-    t_health = np.concatenate([p[2] for p in t_parts])
-    urgent = rng.random(len(t_owner)) < 1 / (1 + np.exp(1.5 + 0.8 * t_health))
-    events_writer(
-        "support_tickets", account_num[t_owner], t_time,
-        {"urgent": urgent, "close_after": rng.exponential(2.0, len(t_owner)), "topic": rng.integers(0, 5, len(t_owner))},
-        """printf('TKT%011d', row_num) as ticket_id, printf('001%09d', owner_num) as account_id,
-           case when urgent then 'High' else ['Low', 'Normal', 'Normal', 'Low', 'Normal'][topic + 1] end as priority,
-           ['Billing', 'Bug', 'How-to', 'Integration', 'Outage'][topic + 1] as category,
-           event_at as opened_at, event_at + to_microseconds(cast(close_after * 86400e6 as bigint)) as closed_at,
-           _loaded_at""",
-    )
+    def write_usage(self) -> None:
+        """Daily product usage on active days, from 60 days before the data starts."""
+        rng, span, clock, n = self.rng, self.config.span_days, self.clock, self.n
+        first_day = np.ceil(np.maximum(self.start, -60.0))
+        days_each = np.clip(np.floor(self.life_end) - first_day, 0, None).astype(int)
+        u_owner = np.repeat(np.arange(n), days_each)
+        u_day = first_day[u_owner] + (np.concatenate([np.arange(k) for k in days_each]) if n else np.zeros(0))
+        health = _health(self.h0[u_owner], self.decline[u_owner], self.decline_at[u_owner], u_day)
+        active = rng.random(len(u_owner)) < 1 / (1 + np.exp(-(1.2 + health)))
+        u_owner, u_day, health = u_owner[active], u_day[active], health[active]
+        seats_u = self.seats[u_owner]
+        users = rng.binomial(seats_u, 1 / (1 + np.exp(-(-0.3 + 0.8 * health))))
+        users = np.maximum(users, 1)
+        logins = users + rng.poisson(users * 0.5)
+        usage_index = np.clip(np.round(50 + 15 * health + rng.normal(0, 8, len(u_owner)), 1), 0, 100)
+        usage_loaded = u_day + 1 + rng.uniform(0.05, 0.3, len(u_owner))
+        late = rng.random(len(u_owner)) < self.config.late_load_share
+        usage_loaded[late] += rng.uniform(3, 20, int(late.sum()))
+        usage = pd.DataFrame({
+            "account_num": self.account_num[u_owner], "usage_date": clock.ts(u_day), "logins": logins, "users": users,
+            "usage_index": usage_index, "_loaded_at": clock.ts(usage_loaded), "loaded_day": usage_loaded,
+        })
+        usage = usage[usage.loaded_day <= span].drop(columns="loaded_day")
+        self.writer.write(
+            "product_usage_daily", self.part, usage,
+            """printf('001%09d', account_num) as account_id, cast(usage_date as date) as usage_date,
+               logins, users as active_users, usage_index as feature_usage_index, _loaded_at""",
+        )
 
-    # NPS: a survey every 90 days from day 30 of the relationship, answered about half the time.
-    survey_first = start + 30
-    survey_count = np.clip(np.floor((life_end - survey_first) / 90) + 1, 0, None).astype(int)
-    s_owner = np.repeat(np.arange(n), survey_count)
-    s_time = survey_first[s_owner] + 90 * (np.concatenate([np.arange(k) for k in survey_count]) if n else np.zeros(0)) \
-        + rng.uniform(0, 5, len(s_owner))
-    answered = (rng.random(len(s_owner)) < 0.45) & (s_time > -60) & (s_time < life_end[s_owner])
-    s_owner, s_time = s_owner[answered], s_time[answered]
-    s_health = _health(h0[s_owner], decline[s_owner], decline_at[s_owner], s_time)
-    nps = np.clip(np.round(7.2 + 1.8 * s_health + rng.normal(0, 1.3, len(s_owner))), 0, 10).astype(int)
-    events_writer(
-        "nps_responses", account_num[s_owner], s_time, {"score": nps},
-        """printf('NPS%011d', row_num) as response_id, printf('001%09d', owner_num) as account_id,
-           score, event_at as responded_at, _loaded_at""",
-    )
+    def write_tickets(self) -> None:
+        """Support tickets: more often, and more urgent, as health falls."""
+        rng, n, start, decline_at, life_end = self.rng, self.n, self.start, self.decline_at, self.life_end
+        t_parts = []
+        for lo, hi, declined in ((start, np.minimum(decline_at, life_end), False),
+                                 (np.maximum(decline_at, start), life_end, True)):
+            lo = np.where(np.isfinite(lo), lo, life_end)
+            hh = self.h0 - (self.decline if declined else 0)
+            window = np.clip(hi - np.maximum(lo, -60), 0, None)
+            counts = rng.poisson(0.02 * np.exp(-0.5 * hh) * np.sqrt(self.seats / 20) * window)
+            o = np.repeat(np.arange(n), counts)
+            t = np.maximum(lo, -60)[o] + rng.random(len(o)) * window[o]
+            t_parts.append((o, t, hh[o]))
+        t_owner = np.concatenate([p[0] for p in t_parts])
+        t_time = np.concatenate([p[1] for p in t_parts])
+        t_health = np.concatenate([p[2] for p in t_parts])
+        urgent = rng.random(len(t_owner)) < 1 / (1 + np.exp(1.5 + 0.8 * t_health))
+        self.events_writer(
+            "support_tickets", self.account_num[t_owner], t_time,
+            {"urgent": urgent, "close_after": rng.exponential(2.0, len(t_owner)), "topic": rng.integers(0, 5, len(t_owner))},
+            """printf('TKT%011d', row_num) as ticket_id, printf('001%09d', owner_num) as account_id,
+               case when urgent then 'High' else ['Low', 'Normal', 'Normal', 'Low', 'Normal'][topic + 1] end as priority,
+               ['Billing', 'Bug', 'How-to', 'Integration', 'Outage'][topic + 1] as category,
+               event_at as opened_at, event_at + to_microseconds(cast(close_after * 86400e6 as bigint)) as closed_at,
+               _loaded_at""",
+        )
 
-    # CSM assignments (history): assigned early in the relationship; some accounts change CSM later.
-    c_owner = np.flatnonzero(has_csm)
-    c_time = np.maximum(start[c_owner], -60) + rng.uniform(0, 20, len(c_owner))
-    moves = c_owner[rng.random(len(c_owner)) < 0.15]
-    m_time = np.maximum(start[moves], 0) + rng.uniform(60, 400, len(moves))
-    owners = np.concatenate([c_owner, moves])
-    events_writer(
-        "csm_assignments", account_num[owners], np.concatenate([c_time, m_time]),
-        {"csm": rng.integers(0, CSMS, len(owners))},
-        """printf('CSA%011d', row_num) as assignment_id, printf('001%09d', owner_num) as account_id,
-           printf('005CSM%03d', csm) as csm_id, event_at as assigned_at, _loaded_at""",
-    )
+    def write_nps(self) -> None:
+        """A survey every 90 days from day 30 of the relationship, answered about half the time."""
+        rng, n = self.rng, self.n
+        survey_first = self.start + 30
+        survey_count = np.clip(np.floor((self.life_end - survey_first) / 90) + 1, 0, None).astype(int)
+        s_owner = np.repeat(np.arange(n), survey_count)
+        s_time = survey_first[s_owner] + 90 * (np.concatenate([np.arange(k) for k in survey_count]) if n else np.zeros(0)) \
+            + rng.uniform(0, 5, len(s_owner))
+        answered = (rng.random(len(s_owner)) < 0.45) & (s_time > -60) & (s_time < self.life_end[s_owner])
+        s_owner, s_time = s_owner[answered], s_time[answered]
+        s_health = _health(self.h0[s_owner], self.decline[s_owner], self.decline_at[s_owner], s_time)
+        nps = np.clip(np.round(7.2 + 1.8 * s_health + rng.normal(0, 1.3, len(s_owner))), 0, 10).astype(int)
+        self.events_writer(
+            "nps_responses", self.account_num[s_owner], s_time, {"score": nps},
+            """printf('NPS%011d', row_num) as response_id, printf('001%09d', owner_num) as account_id,
+               score, event_at as responded_at, _loaded_at""",
+        )
+
+    def write_csm_assignments(self) -> None:
+        """Assigned early in the relationship; some accounts change CSM later."""
+        rng, start = self.rng, self.start
+        c_owner = np.flatnonzero(self.has_csm)
+        c_time = np.maximum(start[c_owner], -60) + rng.uniform(0, 20, len(c_owner))
+        moves = c_owner[rng.random(len(c_owner)) < 0.15]
+        m_time = np.maximum(start[moves], 0) + rng.uniform(60, 400, len(moves))
+        owners = np.concatenate([c_owner, moves])
+        self.events_writer(
+            "csm_assignments", self.account_num[owners], np.concatenate([c_time, m_time]),
+            {"csm": rng.integers(0, CSMS, len(owners))},
+            """printf('CSA%011d', row_num) as assignment_id, printf('001%09d', owner_num) as account_id,
+               printf('005CSM%03d', csm) as csm_id, event_at as assigned_at, _loaded_at""",
+        )
+
+
+def _customer_chunk(chunk: _CustomerChunk, customers: np.ndarray, start_all: np.ndarray) -> None:
+    """Every customer table for one chunk, in the order their random draws are made."""
+    chunk.draw(customers, start_all)
+    chunk.write_truth()
+    chunk.write_contracts()
+    chunk.write_usage()
+    chunk.write_tickets()
+    chunk.write_nps()
+    chunk.write_csm_assignments()
 
 
 def _list(values) -> str:

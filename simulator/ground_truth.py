@@ -41,20 +41,26 @@ def conversion_probability(truth: pd.DataFrame, age_days: np.ndarray, horizon_da
     return converts_in_window / (still_converting + still_open_otherwise)
 
 
+def _truth_of_rows(con: Connection, rows: pd.DataFrame, key: str, table: str, columns_sql: str) -> pd.DataFrame | None:
+    """The truth table's columns for each (key, as_of_at) row, in the rows' order; None when the data is not
+    simulated or a row's entity has no truth."""
+    if not table_exists(con, TRUTH_SCHEMA, table):
+        return None
+    con.register("wanted", rows[[key, "as_of_at"]].reset_index(drop=True).reset_index())
+    try:
+        truth = con.execute(f"select wanted.index, {columns_sql} from wanted join {TRUTH_SCHEMA}.{table} t "
+                            f"using ({key}) order by wanted.index").df()
+    finally:
+        con.unregister("wanted")
+    return truth if len(truth) == len(rows) else None
+
+
 def lead_truth_for_rows(con: Connection, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
     """Ground-truth probabilities for (lead_id, as_of_at) rows, or None when the data is not simulated."""
-    if not table_exists(con, TRUTH_SCHEMA, "lead_truth"):
-        return None
-    con.register("wanted", rows[["lead_id", "as_of_at"]].reset_index(drop=True).reset_index())
-    truth = con.execute(
-        f"""select wanted.index, t.p_convert, t.conversion_mean_days, t.p_disqualify, t.disqualify_mean_days,
-                   epoch(wanted.as_of_at - t.created_at) / 86400.0 as age_days
-            from wanted join {TRUTH_SCHEMA}.lead_truth t using (lead_id) order by wanted.index"""
-    ).df()
-    con.unregister("wanted")
-    if len(truth) != len(rows):
-        return None
-    return conversion_probability(truth, truth["age_days"].to_numpy(), horizon_days)
+    truth = _truth_of_rows(con, rows, "lead_id", "lead_truth",
+                           "t.p_convert, t.conversion_mean_days, t.p_disqualify, t.disqualify_mean_days, "
+                           "epoch(wanted.as_of_at - t.created_at) / 86400.0 as age_days")
+    return None if truth is None else conversion_probability(truth, truth["age_days"].to_numpy(), horizon_days)
 
 
 def churn_probability(truth: pd.DataFrame, as_of_day: np.ndarray, horizon_days: float) -> np.ndarray:
@@ -69,19 +75,10 @@ def churn_probability(truth: pd.DataFrame, as_of_day: np.ndarray, horizon_days: 
 
 def customer_truth_for_rows(con: Connection, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
     """Ground-truth churn probabilities for (account_id, as_of_at) rows, or None when not simulated."""
-    if not table_exists(con, TRUTH_SCHEMA, "customer_truth"):
-        return None
-    con.register("wanted", rows[["account_id", "as_of_at"]].reset_index(drop=True).reset_index())
-    truth = con.execute(
-        f"""select wanted.index, t.start_day, t.decline_at_day, t.decline, t.h0, t.contract_multiplier,
-                   t.csm_multiplier,
-                   epoch(wanted.as_of_at - timestamp '{SimulationConfig().start}') / 86400.0 as as_of_day
-            from wanted join {TRUTH_SCHEMA}.customer_truth t using (account_id) order by wanted.index"""
-    ).df()
-    con.unregister("wanted")
-    if len(truth) != len(rows):
-        return None
-    return churn_probability(truth, truth["as_of_day"].to_numpy(), horizon_days)
+    truth = _truth_of_rows(con, rows, "account_id", "customer_truth",
+                           "t.start_day, t.decline_at_day, t.decline, t.h0, t.contract_multiplier, t.csm_multiplier, "
+                           f"epoch(wanted.as_of_at - timestamp '{SimulationConfig().start}') / 86400.0 as as_of_day")
+    return None if truth is None else churn_probability(truth, truth["as_of_day"].to_numpy(), horizon_days)
 
 
 def truth_for_rows(con: Connection, entity_key: str, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:

@@ -101,6 +101,9 @@ THEME_INTENT_SLOPE = (0.0, 0.0, 0.0, 0.7, 0.7, 0.5)
 JOURNEY_EFFECT = {"pricing_then_demo": 1.4, "demo_then_pricing": -0.6}
 FORMS = ("contact_sales", "demo_request", "ebook_download", "webinar_registration", "newsletter_signup")
 REPS = 12
+# The hidden outcome process: a converter converts after an exponential delay; a non-converter is disqualified
+# after one with this probability, or stays open.
+CONVERSION_MEAN_DAYS, DISQUALIFY_MEAN_DAYS, P_DISQUALIFY = 40.0, 100.0, 0.6
 
 DAY = 86400
 
@@ -263,317 +266,35 @@ def _write_enrichment(writer: _Writer, config: SimulationConfig, companies: pd.D
     )
 
 
-def _lead_chunk(config: SimulationConfig, companies: pd.DataFrame, chunk: int, first_id: int, n: int, writer: "_Router",
-                outcomes: "_CompanyOutcomes") -> None:
-    rng = np.random.default_rng([config.seed, 1, chunk])
-    clock = _Clock(config, rng)
-    span = config.span_days
-    lead_num = first_id + np.arange(n)
+@dataclass
+class _Events:
+    """One table's events for a set of owners (leads or customers): who, when, extra columns, and the SQL that
+    shapes them into the raw table's columns."""
 
-    created = rng.uniform(0.0, span - 1.0, n)
-    seniority = rng.choice(len(SENIORITY), n, p=SENIORITY_SHARE)
-    source = rng.choice(len(SOURCES), n, p=SOURCE_SHARE)
-    company = rng.integers(0, len(companies), n)
-    personal = rng.random(n) < 0.08
-    fit = np.where(personal, -0.3, companies.fit.to_numpy()[company])
-    intent = rng.normal(0.0, 1.0, n)
-    has_budget = rng.random(n) < _sigmoid(-0.4 + 0.5 * fit + 0.3 * intent)
-    decision_maker = rng.random(n) < np.asarray(DECISION_MAKER_SHARE)[seniority]
-    do_not_email = rng.random(n) < 0.10
-    do_not_call = rng.random(n) < 0.15
-    evaluates = rng.random(n) < _sigmoid(-0.7 + 0.7 * intent)
-    pricing_first = rng.random(n) < 0.5
-    journey = np.where(evaluates, np.where(pricing_first, JOURNEY_EFFECT["pricing_then_demo"],
-                                           JOURNEY_EFFECT["demo_then_pricing"]), 0.0)
-
-    logit = (
-        -2.9
-        + config.conversion_offset
-        + np.asarray(SENIORITY_EFFECT)[seniority]
-        + np.asarray(SOURCE_EFFECT)[source]
-        + 0.6 * fit
-        + 0.9 * intent
-        + 0.9 * has_budget
-        + 0.8 * decision_maker
-        + journey
-        + rng.normal(0.0, 0.3, n)
-    )
-    p_convert = _sigmoid(logit)
-    converts = rng.random(n) < p_convert
-    conversion_mean, disqualify_mean, p_disqualify = 40.0, 100.0, 0.6
-    disqualifies = ~converts & (rng.random(n) < p_disqualify)
-    outcome_at = created + np.where(converts, rng.exponential(conversion_mean, n), rng.exponential(disqualify_mean, n))
-    outcome_at = np.where(converts | disqualifies, outcome_at, np.inf)
-    life_end = np.minimum(outcome_at, span)
-
-    # Ground truth, kept apart from every raw table.
-    writer.write(
-        "lead_truth",
-        chunk,
-        pd.DataFrame(
-            {
-                "lead_num": lead_num,
-                "p_convert": p_convert,
-                "conversion_mean_days": conversion_mean,
-                "p_disqualify": p_disqualify,
-                "disqualify_mean_days": disqualify_mean,
-                "intent": intent,
-                "has_budget": has_budget,
-                "decision_maker": decision_maker,
-                "fit": fit,
-                "journey_effect": journey,
-                "created_at": clock.ts(created),
-                "converted_at": _timestamps_or_null(clock, outcome_at, converts & (outcome_at < span)),
-                "disqualified_at": _timestamps_or_null(clock, outcome_at, disqualifies & (outcome_at < span)),
-            }
-        ),
-        "printf('00Q%09d', lead_num) as lead_id, * exclude (lead_num)",
-    )
-
-    # Lead status history: New -> MQL -> SQL -> Converted / Disqualified, driven by the hidden traits only.
-    mql = rng.random(n) < _sigmoid(0.3 + intent)
-    mql_at = created + rng.exponential(8.0, n)
-    sql_ok = mql & (rng.random(n) < _sigmoid(logit + 1.5))
-    sql_at = mql_at + rng.exponential(15.0, n)
-    status_parts = [
-        (np.ones(n, bool), created + 0.0001, 0),
-        (mql & (mql_at < life_end), mql_at, 1),
-        (sql_ok & (sql_at < life_end), sql_at, 2),
-        (converts & (outcome_at < span), outcome_at, 3),
-        (disqualifies & (outcome_at < span), outcome_at, 4),
-    ]
-    owners = np.concatenate([np.flatnonzero(mask) for mask, _, _ in status_parts])
-    times = np.concatenate([t[mask] for mask, t, _ in status_parts])
-    codes = np.concatenate([np.full(int(mask.sum()), code) for mask, _, code in status_parts])
-
-    # CRM leads (current-state export; `status` is the status at export time and must never feed a feature).
-    final_status = np.zeros(n, int)
-    for mask, _, code in status_parts:
-        final_status = np.where(mask, np.maximum(final_status, code), final_status)
-    title_pick = rng.integers(0, 6, n)
-    lead_loaded = created + clock.load_delay(n)
-    country = np.where(rng.random(n) < 0.85, companies.country.to_numpy()[company], rng.choice(len(COUNTRIES), n))
-    city_u = rng.random(n)
-    leads = pd.DataFrame(
-        {
-            "lead_num": lead_num,
-            "company_num": company,
-            "personal": personal,
-            "personal_domain": rng.integers(0, len(PERSONAL_DOMAINS), n),
-            "seniority": seniority,
-            "title_pick": title_pick,
-            "title_missing": (seniority == SENIORITY.index("unknown")) | (rng.random(n) < 0.03),
-            "country": country,
-            "country_missing": rng.random(n) < 0.05,
-            "city_u": city_u,
-            "source": source,
-            "do_not_email": do_not_email,
-            "do_not_call": do_not_call,
-            "owner": rng.integers(0, REPS, n),
-            "final_status": final_status,
-            "created_at": clock.ts(created),
-            "_loaded_at": clock.ts(lead_loaded),
-            "loaded_days": lead_loaded,
-            "mess": rng.integers(0, 4, n),
-            "mess2": rng.integers(0, 4, n),
-        }
-    )
-    leads = leads[leads.loaded_days <= span]
-    title_lists = "[" + ", ".join(_sql_list(TITLES[s]) for s in SENIORITY) + "]"
-    city_lists = "[" + ", ".join(_sql_list(CITIES[c]) for c in COUNTRIES) + "]"
-    writer.write(
-        "crm_leads",
-        chunk,
-        leads,
-        f"""printf('00Q%09d', lead_num) as lead_id,
-            case when title_missing then null else
-              {_messy(f"{title_lists}[seniority + 1][(title_pick % len({title_lists}[seniority + 1])) + 1]", "mess")} end as title,
-            case when personal then null else printf('Company %06d', company_num) end as company,
-            case when personal then {_sql_list(PERSONAL_DOMAINS)}[personal_domain + 1]
-                 when mess = 2 then upper(printf('company%06d.com', company_num))
-                 else printf('company%06d.com', company_num) end as company_domain,
-            case when country_missing then null else {_messy(f"{_sql_list(COUNTRIES)}[country + 1]", "mess2")} end as country,
-            {city_lists}[country + 1][cast(floor(city_u * len({city_lists}[country + 1])) as integer) + 1] as city,
-            {_messy(f"{_sql_list(SOURCE_LABELS)}[source + 1]", "mess2")} as lead_source,
-            do_not_email, do_not_call,
-            printf('005REP%03d', owner) as owner_id,
-            ['New', 'MQL', 'SQL', 'Converted', 'Disqualified'][final_status + 1] as status,
-            created_at, _loaded_at""",
-    )
-
-    _write_events(
-        writer, "crm_lead_status_history", chunk, clock, lead_num, owners, times, span, rng,
-        {"status": codes},
-        f"""printf('STH%011d', row_num) as status_change_id, printf('00Q%09d', lead_num) as lead_id,
-            {_messy("['New', 'MQL', 'SQL', 'Converted', 'Disqualified'][status + 1]", "mess")} as status,
-            event_at as changed_at, _loaded_at""",
-        duplicate_share=0.0,
-    )
-
-    # Activities: emails (sent, opened, clicked), calls and meetings; calls and meetings reveal hidden traits.
-    sent_owner, sent_t = _poisson_events(rng, created, life_end, np.where(do_not_email, 0.0, 0.06))
-    opened = rng.random(len(sent_owner)) < _sigmoid(-0.8 + 0.8 * intent[sent_owner])
-    open_owner, open_t = sent_owner[opened], sent_t[opened] + rng.exponential(0.5, int(opened.sum()))
-    clicked = rng.random(len(open_owner)) < _sigmoid(-1.2 + 0.8 * intent[open_owner])
-    click_owner, click_t = open_owner[clicked], open_t[clicked] + rng.exponential(0.1, int(clicked.sum()))
-    call_owner, call_t = _poisson_events(rng, created, life_end, np.where(do_not_call, 0.0, 0.025))
-    meet_owner, meet_t = _poisson_events(rng, created, life_end, 0.01 * np.exp(0.5 * intent))
-    owners = np.concatenate([sent_owner, open_owner, click_owner, call_owner, meet_owner])
-    times = np.concatenate([sent_t, open_t, click_t, call_t, meet_t])
-    kinds = np.concatenate([np.full(len(a), k) for k, a in enumerate([sent_owner, open_owner, click_owner, call_owner, meet_owner])])
-    conversation = kinds >= 3
-    reveal_dm = conversation & decision_maker[owners] & (rng.random(len(owners)) < np.where(kinds == 4, 0.8, 0.5))
-    budget_talk = conversation & (rng.random(len(owners)) < np.where(kinds == 4, 0.6, 0.35))
-    budget_code = np.where(budget_talk, np.where(has_budget[owners], 1, 2), 0)
-    _write_events(
-        writer, "crm_activities", chunk, clock, lead_num, owners, times, span, rng,
-        {"kind": kinds, "reveal_dm": reveal_dm, "budget": budget_code,
-         "null_lead": rng.random(len(owners)) < 0.001},
-        f"""printf('00T%011d', row_num) as activity_id,
-            case when null_lead then null else printf('00Q%09d', lead_num) end as lead_id,
-            {_messy("['Email Sent', 'Email Opened', 'Email Clicked', 'Call', 'Meeting'][kind + 1]", "mess")} as activity_type,
-            case when kind >= 3 then reveal_dm end as decision_maker_reached,
-            [null, 'Confirmed', 'No budget'][budget + 1] as budget_status,
-            event_at as occurred_at, _loaded_at""",
-    )
-
-    # Web analytics: anonymous sessions before the lead exists, identified sessions after.
-    pre_count = rng.poisson(1.5, n)
-    pre_owner = np.repeat(np.arange(n), pre_count)
-    pre_t = created[pre_owner] - rng.uniform(0.05, 30.0, len(pre_owner))
-    post_owner, post_t = _poisson_events(rng, created, life_end, 0.05 * np.exp(0.6 * intent))
-    # The evaluation: one pricing and one demo page view, days apart, in the lead's own order.
-    eval_leads = np.flatnonzero(evaluates)
-    first_visit = created[eval_leads] + rng.uniform(0.5, 12.0, len(eval_leads))
-    second_visit = first_visit + rng.uniform(1.0, 10.0, len(eval_leads))
-    eval_owner = np.concatenate([eval_leads, eval_leads])
-    eval_t = np.concatenate([first_visit, second_visit])
-    eval_type = np.concatenate([np.where(pricing_first[eval_leads], 3, 4), np.where(pricing_first[eval_leads], 4, 3)])
-    keep = eval_t < life_end[eval_owner]
-    eval_owner, eval_t, eval_type = eval_owner[keep], eval_t[keep], eval_type[keep]
-    sess_owner = np.concatenate([pre_owner, post_owner, eval_owner])
-    sess_t = np.concatenate([pre_t, post_t, eval_t])
-    sess_num = np.arange(len(sess_owner))
-    pages_per = 1 + rng.poisson(1.5 + 0.5 * np.clip(intent[sess_owner], 0, None))
-    pages_per[len(pre_owner) + len(post_owner):] = 1
-    page_sess = np.repeat(sess_num, pages_per)
-    page_owner = sess_owner[page_sess]
-    step = np.concatenate([np.arange(k) for k in pages_per]) if len(pages_per) else np.zeros(0, int)
-    page_t = sess_t[page_sess] + step * rng.exponential(2.0 / 1440, len(page_sess)) + step / 1440
-    weights = np.asarray(PAGE_BASE_WEIGHT)[None, :] * np.exp(np.outer(intent[page_owner], PAGE_INTENT_SLOPE))
-    page_type = _choice_rows(rng, weights) if len(page_sess) else np.zeros(0, int)
-    is_eval_page = page_sess >= len(pre_owner) + len(post_owner)
-    page_type[is_eval_page] = eval_type
-    # An evaluator's first pricing and demo views are the evaluation itself: other views of those pages
-    # before it ends are documentation instead, so the order of the first views is the evaluation order.
-    evaluation_ends = np.full(n, -np.inf)
-    evaluation_ends[eval_leads] = second_visit
-    before_evaluation = ~is_eval_page & (page_t < evaluation_ends[page_owner]) & np.isin(page_type, (3, 4))
-    page_type[before_evaluation] = 2
-    theme_weights = np.exp(np.outer(intent[page_owner], THEME_INTENT_SLOPE))
-    theme = _choice_rows(rng, theme_weights) if len(page_sess) else np.zeros(0, int)
-    identified = page_t >= created[page_owner]
-    theme_slugs = _sql_list(tuple(slug for slug, _ in CONTENT_THEMES.values()))
-    theme_titles = _sql_list(tuple(title for _, title in CONTENT_THEMES.values()))
-    _write_events(
-        writer, "web_pages", chunk, clock, lead_num, page_owner, page_t, span, rng,
-        {"page_type": page_type, "session_num": page_sess, "identified": identified, "theme": theme,
-         "slug": rng.integers(0, 40, len(page_sess)), "utm": rng.random(len(page_sess)) < 0.2,
-         "null_time": rng.random(len(page_sess)) < 0.0005},
-        f"""printf('msg-p-%d-%012d', {chunk}, row_num) as message_id,
-            printf('anon-%09d', lead_num) as anonymous_id,
-            case when identified then printf('00Q%09d', lead_num) end as user_id,
-            printf('sess-%d-%010d', {chunk}, session_num) as session_id,
-            'https://www.example-saas.com' ||
-              ['/', '/blog/' || {theme_slugs}[theme + 1] || '-' || slug,
-               '/docs/' || {theme_slugs}[theme + 1] || '-guide-' || slug, '/pricing', '/demo', '/free-trial',
-               '/webinars/session-' || (slug % 8)][page_type + 1]
-              || case when utm then '?utm_source=newsletter' else '' end as url,
-            ['Home', {theme_titles}[theme + 1], 'Guide: ' || {theme_titles}[theme + 1], 'Pricing', 'Book a demo',
-             'Start your free trial', 'Webinar ' || (slug % 8)][page_type + 1] as title,
-            case when null_time then null else event_at end as "timestamp", _loaded_at""",
-    )
-
-    # Form submissions: the one that created the lead, and later ones driven by intent.
-    later_owner, later_t = _poisson_events(rng, created, life_end, 0.01 * np.exp(0.5 * intent))
-    form_owner = np.concatenate([np.arange(n), later_owner])
-    form_t = np.concatenate([created, later_t])
-    form_kind = np.concatenate([rng.choice([0, 1, 2, 3], n, p=[0.3, 0.25, 0.3, 0.15]), rng.integers(1, 5, len(later_owner))])
-    _write_events(
-        writer, "web_tracks", chunk, clock, lead_num, form_owner, form_t, span, rng,
-        {"form": form_kind},
-        f"""printf('msg-t-%d-%012d', {chunk}, row_num) as message_id,
-            printf('anon-%09d', lead_num) as anonymous_id,
-            printf('00Q%09d', lead_num) as user_id,
-            'Form Submitted' as event,
-            {_sql_list(FORMS)}[form + 1] as form_name,
-            event_at as "timestamp", _loaded_at""",
-    )
-    _write_events(
-        writer, "web_identifies", chunk, clock, lead_num, np.arange(n), created + 0.00001, span, rng,
-        {},
-        f"""printf('msg-i-%d-%012d', {chunk}, row_num) as message_id,
-            printf('anon-%09d', lead_num) as anonymous_id,
-            printf('00Q%09d', lead_num) as user_id,
-            event_at as "timestamp", _loaded_at""",
-        duplicate_share=0.0,
-    )
-
-    # Marketing touches: the originating touch in the lead's source channel, then campaign touches.
-    first_t = created - rng.exponential(3.0, n)
-    more_owner, more_t = _poisson_events(rng, created, life_end, 0.03 * np.exp(0.3 * intent))
-    more_channel = rng.choice(len(SOURCES), len(more_owner), p=(0.02, 0.12, 0.05, 0.15, 0.2, 0.08, 0.35, 0.03))
-    touch_owner = np.concatenate([np.arange(n), more_owner])
-    touch_t = np.concatenate([first_t, more_t])
-    channel = np.concatenate([source, more_channel])
-    _write_events(
-        writer, "marketing_touches", chunk, clock, lead_num, touch_owner, touch_t, span, rng,
-        {"channel": channel, "theme": rng.integers(0, 6, len(touch_owner)), "cost_noise": rng.uniform(0.5, 1.5, len(touch_owner))},
-        f"""printf('TCH%012d-%d', row_num, {chunk}) as touch_id,
-            printf('00Q%09d', lead_num) as lead_id,
-            {_sql_list(SOURCES)}[channel + 1] as channel,
-            {_sql_list(SOURCES)}[channel + 1] || '_' || strftime(event_at, '%Y_q') || quarter(event_at) || '_' ||
-              ['security', 'analytics', 'automation', 'roi', 'migration', 'launch'][theme + 1] as campaign,
-            round([{', '.join(str(c) for c in CHANNEL_COST)}][channel + 1] * cost_noise, 2) as cost,
-            event_at as touched_at, _loaded_at""",
-    )
-
-    # Opportunities for converted leads; the account is written once at the end.
-    won_leads = np.flatnonzero(converts & (outcome_at < span))
-    opp_close = outcome_at[won_leads] + rng.exponential(45.0, len(won_leads))
-    closed = opp_close < span
-    is_won = closed & (rng.random(len(won_leads)) < 0.55)
-    amount = np.round(np.exp(rng.normal(9.5, 0.7, len(won_leads))) * np.sqrt(companies.employees.to_numpy()[company[won_leads]] / 100 + 1), -2)
-    np.minimum.at(outcomes.first_opportunity, company[won_leads], outcome_at[won_leads])
-    np.minimum.at(outcomes.first_won, company[won_leads][is_won], opp_close[is_won])
-    _write_events(
-        writer, "crm_opportunities", chunk, clock, lead_num, won_leads, outcome_at[won_leads] + 0.001, span, rng,
-        {"company_num": company[won_leads], "amount": amount, "closed": closed, "is_won": is_won,
-         "close_at": clock.ts(np.minimum(opp_close, span + 400))},
-        """printf('006%011d', row_num) as opportunity_id, printf('00Q%09d', lead_num) as lead_id,
-           printf('001%09d', company_num) as account_id, amount,
-           case when not closed then 'Negotiation' when is_won then 'Closed Won' else 'Closed Lost' end as stage,
-           cast(close_at as date) as close_date, case when closed then is_won end as is_won,
-           event_at as created_at, _loaded_at""",
-        duplicate_share=0.0,
-        id_offset=first_id,
-    )
+    table: str
+    part: int
+    owner_nums: np.ndarray  # the owners' numbers (lead or company numbers)
+    owners: np.ndarray  # per event, an index into owner_nums
+    times: np.ndarray  # per event, days since the start
+    columns: dict[str, np.ndarray]
+    select_sql: str
+    duplicate_share: float | None = None  # None: the clock's share of re-export duplicates
+    id_offset: int | None = None  # None: part * 10,000,000
+    owner_column: str = "lead_num"
+    load_floor: float | None = None  # rows that happened before it arrive in one backfill at that time
 
 
-def _write_events(writer: _Writer, table: str, chunk: int, clock: _Clock, lead_num: np.ndarray, owners: np.ndarray,
-                  times: np.ndarray, span: float, rng: np.random.Generator, columns: dict[str, np.ndarray],
-                  select_sql: str, duplicate_share: float | None = None, id_offset: int | None = None,
-                  owner_column: str = "lead_num", load_floor: float | None = None) -> None:
-    """Attach load times, drop what has not arrived by the export, add re-export duplicates, write.
-
-    `load_floor`: rows that happened before it arrive in one backfill at that time (history loaded late)."""
-    arrival = times if load_floor is None else np.maximum(times, load_floor)
-    loaded = arrival + clock.load_delay(len(times))
-    frame = pd.DataFrame({owner_column: lead_num[owners], **columns, "event_days": times, "loaded_days": loaded})
+def _write_events(writer, events: _Events, clock: _Clock, span: float, rng: np.random.Generator) -> None:
+    """Attach load times, drop what has not arrived by the export, add re-export duplicates, write."""
+    arrival = events.times if events.load_floor is None else np.maximum(events.times, events.load_floor)
+    loaded = arrival + clock.load_delay(len(events.times))
+    frame = pd.DataFrame({events.owner_column: events.owner_nums[events.owners], **events.columns,
+                          "event_days": events.times, "loaded_days": loaded})
     frame = frame[(frame.event_days < span) & (frame.loaded_days <= span)]
     frame = frame.sort_values(["event_days"], kind="stable").reset_index(drop=True)
-    frame.insert(0, "row_num", np.arange(len(frame)) + (id_offset if id_offset is not None else chunk * 10_000_000))
-    share = clock.duplicate_share if duplicate_share is None else duplicate_share
+    offset = events.id_offset if events.id_offset is not None else events.part * 10_000_000
+    frame.insert(0, "row_num", np.arange(len(frame)) + offset)
+    share = clock.duplicate_share if events.duplicate_share is None else events.duplicate_share
     if share > 0 and len(frame):
         dup = frame.sample(frac=share, random_state=int(rng.integers(0, 2**31))).copy()
         dup["loaded_days"] = dup.loaded_days + rng.uniform(1.0, 3.0, len(dup))
@@ -581,7 +302,356 @@ def _write_events(writer: _Writer, table: str, chunk: int, clock: _Clock, lead_n
     frame["event_at"] = clock.ts(frame.event_days.to_numpy())
     frame["_loaded_at"] = clock.ts(frame.loaded_days.to_numpy())
     frame["mess"] = rng.integers(0, 4, len(frame))
-    writer.write(table, chunk, frame.drop(columns=["event_days", "loaded_days"]), select_sql)
+    writer.write(events.table, events.part, frame.drop(columns=["event_days", "loaded_days"]), events.select_sql)
+
+
+class _Chunk:
+    """One chunk of leads: its random stream, clock and writer, and the hidden traits every table draws on.
+    The writers below run in a fixed order; each draws from the chunk's stream in turn, so a seed always
+    gives the same files."""
+
+    def __init__(self, config: SimulationConfig, companies: pd.DataFrame, chunk: int, first_id: int, n: int,
+                 writer: "_Router") -> None:
+        self.config, self.companies, self.chunk, self.first_id, self.n, self.writer = (
+            config, companies, chunk, first_id, n, writer)
+        self.rng = np.random.default_rng([config.seed, 1, chunk])
+        self.clock = _Clock(config, self.rng)
+        self.span = config.span_days
+        self.lead_num = first_id + np.arange(n)
+
+    def events(self, table: str, owners: np.ndarray, times: np.ndarray, columns: dict[str, np.ndarray],
+               select_sql: str, **options) -> None:
+        _write_events(self.writer, _Events(table, self.chunk, self.lead_num, owners, times, columns, select_sql,
+                                           **options), self.clock, self.span, self.rng)
+
+    def draw_traits(self) -> None:
+        """Who each lead is, what it intends, and when (if ever) it converts or is disqualified."""
+        rng, n, companies = self.rng, self.n, self.companies
+        self.created = rng.uniform(0.0, self.span - 1.0, n)
+        self.seniority = rng.choice(len(SENIORITY), n, p=SENIORITY_SHARE)
+        self.source = rng.choice(len(SOURCES), n, p=SOURCE_SHARE)
+        self.company = rng.integers(0, len(companies), n)
+        self.personal = rng.random(n) < 0.08
+        self.fit = np.where(self.personal, -0.3, companies.fit.to_numpy()[self.company])
+        self.intent = rng.normal(0.0, 1.0, n)
+        self.has_budget = rng.random(n) < _sigmoid(-0.4 + 0.5 * self.fit + 0.3 * self.intent)
+        self.decision_maker = rng.random(n) < np.asarray(DECISION_MAKER_SHARE)[self.seniority]
+        self.do_not_email = rng.random(n) < 0.10
+        self.do_not_call = rng.random(n) < 0.15
+        self.evaluates = rng.random(n) < _sigmoid(-0.7 + 0.7 * self.intent)
+        self.pricing_first = rng.random(n) < 0.5
+        self.journey = np.where(self.evaluates, np.where(self.pricing_first, JOURNEY_EFFECT["pricing_then_demo"],
+                                                         JOURNEY_EFFECT["demo_then_pricing"]), 0.0)
+        self.logit = (
+            -2.9
+            + self.config.conversion_offset
+            + np.asarray(SENIORITY_EFFECT)[self.seniority]
+            + np.asarray(SOURCE_EFFECT)[self.source]
+            + 0.6 * self.fit
+            + 0.9 * self.intent
+            + 0.9 * self.has_budget
+            + 0.8 * self.decision_maker
+            + self.journey
+            + rng.normal(0.0, 0.3, n)
+        )
+        self.p_convert = _sigmoid(self.logit)
+        self.converts = rng.random(n) < self.p_convert
+        self.disqualifies = ~self.converts & (rng.random(n) < P_DISQUALIFY)
+        outcome_at = self.created + np.where(self.converts, rng.exponential(CONVERSION_MEAN_DAYS, n),
+                                             rng.exponential(DISQUALIFY_MEAN_DAYS, n))
+        self.outcome_at = np.where(self.converts | self.disqualifies, outcome_at, np.inf)
+        self.life_end = np.minimum(self.outcome_at, self.span)
+
+    def write_truth(self) -> None:
+        """Ground truth, kept apart from every raw table."""
+        clock, span = self.clock, self.span
+        self.writer.write(
+            "lead_truth",
+            self.chunk,
+            pd.DataFrame(
+                {
+                    "lead_num": self.lead_num,
+                    "p_convert": self.p_convert,
+                    "conversion_mean_days": CONVERSION_MEAN_DAYS,
+                    "p_disqualify": P_DISQUALIFY,
+                    "disqualify_mean_days": DISQUALIFY_MEAN_DAYS,
+                    "intent": self.intent,
+                    "has_budget": self.has_budget,
+                    "decision_maker": self.decision_maker,
+                    "fit": self.fit,
+                    "journey_effect": self.journey,
+                    "created_at": clock.ts(self.created),
+                    "converted_at": _timestamps_or_null(clock, self.outcome_at, self.converts & (self.outcome_at < span)),
+                    "disqualified_at": _timestamps_or_null(clock, self.outcome_at,
+                                                           self.disqualifies & (self.outcome_at < span)),
+                }
+            ),
+            "printf('00Q%09d', lead_num) as lead_id, * exclude (lead_num)",
+        )
+
+    def status_parts(self) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """(which leads, when, status code) for New -> MQL -> SQL -> Converted / Disqualified, driven by the
+        hidden traits only."""
+        rng, n, span = self.rng, self.n, self.span
+        mql = rng.random(n) < _sigmoid(0.3 + self.intent)
+        mql_at = self.created + rng.exponential(8.0, n)
+        sql_ok = mql & (rng.random(n) < _sigmoid(self.logit + 1.5))
+        sql_at = mql_at + rng.exponential(15.0, n)
+        return [
+            (np.ones(n, bool), self.created + 0.0001, 0),
+            (mql & (mql_at < self.life_end), mql_at, 1),
+            (sql_ok & (sql_at < self.life_end), sql_at, 2),
+            (self.converts & (self.outcome_at < span), self.outcome_at, 3),
+            (self.disqualifies & (self.outcome_at < span), self.outcome_at, 4),
+        ]
+
+    def write_leads(self, status_parts: list[tuple[np.ndarray, np.ndarray, int]]) -> None:
+        """CRM leads (current-state export; `status` is the status at export time and must never feed a feature)."""
+        rng, n, companies = self.rng, self.n, self.companies
+        final_status = np.zeros(n, int)
+        for mask, _, code in status_parts:
+            final_status = np.where(mask, np.maximum(final_status, code), final_status)
+        title_pick = rng.integers(0, 6, n)
+        lead_loaded = self.created + self.clock.load_delay(n)
+        country = np.where(rng.random(n) < 0.85, companies.country.to_numpy()[self.company], rng.choice(len(COUNTRIES), n))
+        city_u = rng.random(n)
+        leads = pd.DataFrame(
+            {
+                "lead_num": self.lead_num,
+                "company_num": self.company,
+                "personal": self.personal,
+                "personal_domain": rng.integers(0, len(PERSONAL_DOMAINS), n),
+                "seniority": self.seniority,
+                "title_pick": title_pick,
+                "title_missing": (self.seniority == SENIORITY.index("unknown")) | (rng.random(n) < 0.03),
+                "country": country,
+                "country_missing": rng.random(n) < 0.05,
+                "city_u": city_u,
+                "source": self.source,
+                "do_not_email": self.do_not_email,
+                "do_not_call": self.do_not_call,
+                "owner": rng.integers(0, REPS, n),
+                "final_status": final_status,
+                "created_at": self.clock.ts(self.created),
+                "_loaded_at": self.clock.ts(lead_loaded),
+                "loaded_days": lead_loaded,
+                "mess": rng.integers(0, 4, n),
+                "mess2": rng.integers(0, 4, n),
+            }
+        )
+        leads = leads[leads.loaded_days <= self.span]
+        title_lists = "[" + ", ".join(_sql_list(TITLES[s]) for s in SENIORITY) + "]"
+        city_lists = "[" + ", ".join(_sql_list(CITIES[c]) for c in COUNTRIES) + "]"
+        self.writer.write(
+            "crm_leads",
+            self.chunk,
+            leads,
+            f"""printf('00Q%09d', lead_num) as lead_id,
+                case when title_missing then null else
+                  {_messy(f"{title_lists}[seniority + 1][(title_pick % len({title_lists}[seniority + 1])) + 1]", "mess")} end as title,
+                case when personal then null else printf('Company %06d', company_num) end as company,
+                case when personal then {_sql_list(PERSONAL_DOMAINS)}[personal_domain + 1]
+                     when mess = 2 then upper(printf('company%06d.com', company_num))
+                     else printf('company%06d.com', company_num) end as company_domain,
+                case when country_missing then null else {_messy(f"{_sql_list(COUNTRIES)}[country + 1]", "mess2")} end as country,
+                {city_lists}[country + 1][cast(floor(city_u * len({city_lists}[country + 1])) as integer) + 1] as city,
+                {_messy(f"{_sql_list(SOURCE_LABELS)}[source + 1]", "mess2")} as lead_source,
+                do_not_email, do_not_call,
+                printf('005REP%03d', owner) as owner_id,
+                ['New', 'MQL', 'SQL', 'Converted', 'Disqualified'][final_status + 1] as status,
+                created_at, _loaded_at""",
+        )
+
+    def write_status_history(self, status_parts: list[tuple[np.ndarray, np.ndarray, int]]) -> None:
+        self.events(
+            "crm_lead_status_history",
+            np.concatenate([np.flatnonzero(mask) for mask, _, _ in status_parts]),
+            np.concatenate([t[mask] for mask, t, _ in status_parts]),
+            {"status": np.concatenate([np.full(int(mask.sum()), code) for mask, _, code in status_parts])},
+            f"""printf('STH%011d', row_num) as status_change_id, printf('00Q%09d', lead_num) as lead_id,
+                {_messy("['New', 'MQL', 'SQL', 'Converted', 'Disqualified'][status + 1]", "mess")} as status,
+                event_at as changed_at, _loaded_at""",
+            duplicate_share=0.0,
+        )
+
+    def write_activities(self) -> None:
+        """Emails (sent, opened, clicked), calls and meetings; calls and meetings reveal hidden traits."""
+        rng, intent, created, life_end = self.rng, self.intent, self.created, self.life_end
+        sent_owner, sent_t = _poisson_events(rng, created, life_end, np.where(self.do_not_email, 0.0, 0.06))
+        opened = rng.random(len(sent_owner)) < _sigmoid(-0.8 + 0.8 * intent[sent_owner])
+        open_owner, open_t = sent_owner[opened], sent_t[opened] + rng.exponential(0.5, int(opened.sum()))
+        clicked = rng.random(len(open_owner)) < _sigmoid(-1.2 + 0.8 * intent[open_owner])
+        click_owner, click_t = open_owner[clicked], open_t[clicked] + rng.exponential(0.1, int(clicked.sum()))
+        call_owner, call_t = _poisson_events(rng, created, life_end, np.where(self.do_not_call, 0.0, 0.025))
+        meet_owner, meet_t = _poisson_events(rng, created, life_end, 0.01 * np.exp(0.5 * intent))
+        owners = np.concatenate([sent_owner, open_owner, click_owner, call_owner, meet_owner])
+        times = np.concatenate([sent_t, open_t, click_t, call_t, meet_t])
+        kinds = np.concatenate([np.full(len(a), k)
+                                for k, a in enumerate([sent_owner, open_owner, click_owner, call_owner, meet_owner])])
+        conversation = kinds >= 3
+        reveal_dm = conversation & self.decision_maker[owners] & (rng.random(len(owners)) < np.where(kinds == 4, 0.8, 0.5))
+        budget_talk = conversation & (rng.random(len(owners)) < np.where(kinds == 4, 0.6, 0.35))
+        budget_code = np.where(budget_talk, np.where(self.has_budget[owners], 1, 2), 0)
+        self.events(
+            "crm_activities", owners, times,
+            {"kind": kinds, "reveal_dm": reveal_dm, "budget": budget_code,
+             "null_lead": rng.random(len(owners)) < 0.001},
+            f"""printf('00T%011d', row_num) as activity_id,
+                case when null_lead then null else printf('00Q%09d', lead_num) end as lead_id,
+                {_messy("['Email Sent', 'Email Opened', 'Email Clicked', 'Call', 'Meeting'][kind + 1]", "mess")} as activity_type,
+                case when kind >= 3 then reveal_dm end as decision_maker_reached,
+                [null, 'Confirmed', 'No budget'][budget + 1] as budget_status,
+                event_at as occurred_at, _loaded_at""",
+        )
+
+    def _sessions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Web sessions: anonymous before the lead exists, identified after, and each evaluator's pricing and
+        demo visits, days apart, in its own order. Returns (owner, start, evaluation page types, the end of each
+        lead's evaluation, how many sessions come before the evaluation ones)."""
+        rng, n, intent, created, life_end = self.rng, self.n, self.intent, self.created, self.life_end
+        pre_count = rng.poisson(1.5, n)
+        pre_owner = np.repeat(np.arange(n), pre_count)
+        pre_t = created[pre_owner] - rng.uniform(0.05, 30.0, len(pre_owner))
+        post_owner, post_t = _poisson_events(rng, created, life_end, 0.05 * np.exp(0.6 * intent))
+        eval_leads = np.flatnonzero(self.evaluates)
+        first_visit = created[eval_leads] + rng.uniform(0.5, 12.0, len(eval_leads))
+        second_visit = first_visit + rng.uniform(1.0, 10.0, len(eval_leads))
+        eval_owner = np.concatenate([eval_leads, eval_leads])
+        eval_t = np.concatenate([first_visit, second_visit])
+        pricing_first = self.pricing_first[eval_leads]
+        eval_type = np.concatenate([np.where(pricing_first, 3, 4), np.where(pricing_first, 4, 3)])
+        keep = eval_t < life_end[eval_owner]
+        eval_owner, eval_t, eval_type = eval_owner[keep], eval_t[keep], eval_type[keep]
+        evaluation_ends = np.full(n, -np.inf)
+        evaluation_ends[eval_leads] = second_visit
+        return (np.concatenate([pre_owner, post_owner, eval_owner]), np.concatenate([pre_t, post_t, eval_t]),
+                eval_type, evaluation_ends, len(pre_owner) + len(post_owner))
+
+    def write_pages(self) -> None:
+        """Page views of every session, typed by intent, with content themes for blog and docs pages."""
+        rng, intent, chunk = self.rng, self.intent, self.chunk
+        sess_owner, sess_t, eval_type, evaluation_ends, ordinary = self._sessions()
+        sess_num = np.arange(len(sess_owner))
+        pages_per = 1 + rng.poisson(1.5 + 0.5 * np.clip(intent[sess_owner], 0, None))
+        pages_per[ordinary:] = 1
+        page_sess = np.repeat(sess_num, pages_per)
+        page_owner = sess_owner[page_sess]
+        step = np.concatenate([np.arange(k) for k in pages_per]) if len(pages_per) else np.zeros(0, int)
+        page_t = sess_t[page_sess] + step * rng.exponential(2.0 / 1440, len(page_sess)) + step / 1440
+        weights = np.asarray(PAGE_BASE_WEIGHT)[None, :] * np.exp(np.outer(intent[page_owner], PAGE_INTENT_SLOPE))
+        page_type = _choice_rows(rng, weights) if len(page_sess) else np.zeros(0, int)
+        is_eval_page = page_sess >= ordinary
+        page_type[is_eval_page] = eval_type
+        # An evaluator's first pricing and demo views are the evaluation itself: other views of those pages
+        # before it ends are documentation instead, so the order of the first views is the evaluation order.
+        before_evaluation = ~is_eval_page & (page_t < evaluation_ends[page_owner]) & np.isin(page_type, (3, 4))
+        page_type[before_evaluation] = 2
+        theme_weights = np.exp(np.outer(intent[page_owner], THEME_INTENT_SLOPE))
+        theme = _choice_rows(rng, theme_weights) if len(page_sess) else np.zeros(0, int)
+        identified = page_t >= self.created[page_owner]
+        theme_slugs = _sql_list(tuple(slug for slug, _ in CONTENT_THEMES.values()))
+        theme_titles = _sql_list(tuple(title for _, title in CONTENT_THEMES.values()))
+        self.events(
+            "web_pages", page_owner, page_t,
+            {"page_type": page_type, "session_num": page_sess, "identified": identified, "theme": theme,
+             "slug": rng.integers(0, 40, len(page_sess)), "utm": rng.random(len(page_sess)) < 0.2,
+             "null_time": rng.random(len(page_sess)) < 0.0005},
+            f"""printf('msg-p-%d-%012d', {chunk}, row_num) as message_id,
+                printf('anon-%09d', lead_num) as anonymous_id,
+                case when identified then printf('00Q%09d', lead_num) end as user_id,
+                printf('sess-%d-%010d', {chunk}, session_num) as session_id,
+                'https://www.example-saas.com' ||
+                  ['/', '/blog/' || {theme_slugs}[theme + 1] || '-' || slug,
+                   '/docs/' || {theme_slugs}[theme + 1] || '-guide-' || slug, '/pricing', '/demo', '/free-trial',
+                   '/webinars/session-' || (slug % 8)][page_type + 1]
+                  || case when utm then '?utm_source=newsletter' else '' end as url,
+                ['Home', {theme_titles}[theme + 1], 'Guide: ' || {theme_titles}[theme + 1], 'Pricing', 'Book a demo',
+                 'Start your free trial', 'Webinar ' || (slug % 8)][page_type + 1] as title,
+                case when null_time then null else event_at end as "timestamp", _loaded_at""",
+        )
+
+    def write_forms_and_identifies(self) -> None:
+        """Form submissions (the one that created the lead, later ones driven by intent) and identify calls."""
+        rng, n, chunk = self.rng, self.n, self.chunk
+        later_owner, later_t = _poisson_events(rng, self.created, self.life_end, 0.01 * np.exp(0.5 * self.intent))
+        form_kind = np.concatenate([rng.choice([0, 1, 2, 3], n, p=[0.3, 0.25, 0.3, 0.15]),
+                                    rng.integers(1, 5, len(later_owner))])
+        self.events(
+            "web_tracks", np.concatenate([np.arange(n), later_owner]), np.concatenate([self.created, later_t]),
+            {"form": form_kind},
+            f"""printf('msg-t-%d-%012d', {chunk}, row_num) as message_id,
+                printf('anon-%09d', lead_num) as anonymous_id,
+                printf('00Q%09d', lead_num) as user_id,
+                'Form Submitted' as event,
+                {_sql_list(FORMS)}[form + 1] as form_name,
+                event_at as "timestamp", _loaded_at""",
+        )
+        self.events(
+            "web_identifies", np.arange(n), self.created + 0.00001, {},
+            f"""printf('msg-i-%d-%012d', {chunk}, row_num) as message_id,
+                printf('anon-%09d', lead_num) as anonymous_id,
+                printf('00Q%09d', lead_num) as user_id,
+                event_at as "timestamp", _loaded_at""",
+            duplicate_share=0.0,
+        )
+
+    def write_touches(self) -> None:
+        """Marketing touches: the originating touch in the lead's source channel, then campaign touches."""
+        rng, n = self.rng, self.n
+        first_t = self.created - rng.exponential(3.0, n)
+        more_owner, more_t = _poisson_events(rng, self.created, self.life_end, 0.03 * np.exp(0.3 * self.intent))
+        more_channel = rng.choice(len(SOURCES), len(more_owner), p=(0.02, 0.12, 0.05, 0.15, 0.2, 0.08, 0.35, 0.03))
+        touch_owner = np.concatenate([np.arange(n), more_owner])
+        self.events(
+            "marketing_touches", touch_owner, np.concatenate([first_t, more_t]),
+            {"channel": np.concatenate([self.source, more_channel]), "theme": rng.integers(0, 6, len(touch_owner)),
+             "cost_noise": rng.uniform(0.5, 1.5, len(touch_owner))},
+            f"""printf('TCH%012d-%d', row_num, {self.chunk}) as touch_id,
+                printf('00Q%09d', lead_num) as lead_id,
+                {_sql_list(SOURCES)}[channel + 1] as channel,
+                {_sql_list(SOURCES)}[channel + 1] || '_' || strftime(event_at, '%Y_q') || quarter(event_at) || '_' ||
+                  ['security', 'analytics', 'automation', 'roi', 'migration', 'launch'][theme + 1] as campaign,
+                round([{', '.join(str(c) for c in CHANNEL_COST)}][channel + 1] * cost_noise, 2) as cost,
+                event_at as touched_at, _loaded_at""",
+        )
+
+    def write_opportunities(self, outcomes: "_CompanyOutcomes") -> None:
+        """Opportunities for converted leads; each company's first opportunity and win are kept for its account."""
+        rng, span, outcome_at, company = self.rng, self.span, self.outcome_at, self.company
+        won_leads = np.flatnonzero(self.converts & (outcome_at < span))
+        opp_close = outcome_at[won_leads] + rng.exponential(45.0, len(won_leads))
+        closed = opp_close < span
+        is_won = closed & (rng.random(len(won_leads)) < 0.55)
+        employees = self.companies.employees.to_numpy()[company[won_leads]]
+        amount = np.round(np.exp(rng.normal(9.5, 0.7, len(won_leads))) * np.sqrt(employees / 100 + 1), -2)
+        np.minimum.at(outcomes.first_opportunity, company[won_leads], outcome_at[won_leads])
+        np.minimum.at(outcomes.first_won, company[won_leads][is_won], opp_close[is_won])
+        self.events(
+            "crm_opportunities", won_leads, outcome_at[won_leads] + 0.001,
+            {"company_num": company[won_leads], "amount": amount, "closed": closed, "is_won": is_won,
+             "close_at": self.clock.ts(np.minimum(opp_close, span + 400))},
+            """printf('006%011d', row_num) as opportunity_id, printf('00Q%09d', lead_num) as lead_id,
+               printf('001%09d', company_num) as account_id, amount,
+               case when not closed then 'Negotiation' when is_won then 'Closed Won' else 'Closed Lost' end as stage,
+               cast(close_at as date) as close_date, case when closed then is_won end as is_won,
+               event_at as created_at, _loaded_at""",
+            duplicate_share=0.0,
+            id_offset=self.first_id,
+        )
+
+
+def _lead_chunk(leads: _Chunk, outcomes: "_CompanyOutcomes") -> None:
+    """Every lead table for one chunk of leads, in the order their random draws are made."""
+    leads.draw_traits()
+    leads.write_truth()
+    status_parts = leads.status_parts()
+    leads.write_leads(status_parts)
+    leads.write_status_history(status_parts)
+    leads.write_activities()
+    leads.write_pages()
+    leads.write_forms_and_identifies()
+    leads.write_touches()
+    leads.write_opportunities(outcomes)
 
 
 @dataclass
@@ -628,13 +698,13 @@ def simulate(config: SimulationConfig, out_dir: Path, progress: Callable[[str], 
         chunks = range(0, config.leads, config.chunk_size)
         for chunk, first_id in enumerate(chunks):
             n = min(config.chunk_size, config.leads - first_id)
-            _lead_chunk(config, companies, chunk, first_id, n, router, outcomes)
+            _lead_chunk(_Chunk(config, companies, chunk, first_id, n, router), outcomes)
             say(f"simulated leads {first_id + n:,}/{config.leads:,}")
 
         def customer_events(part, table, owner_nums, times, columns, select_sql):
-            _write_events(router, table, part, clock, owner_nums, np.arange(len(owner_nums)), times,
-                          config.span_days, rng, columns, select_sql, duplicate_share=0.0, owner_column="owner_num",
-                          load_floor=CUSTOMER_HISTORY_LOADED_FROM)
+            _write_events(router, _Events(table, part, owner_nums, np.arange(len(owner_nums)), times, columns,
+                                          select_sql, duplicate_share=0.0, owner_column="owner_num",
+                                          load_floor=CUSTOMER_HISTORY_LOADED_FROM), clock, config.span_days, rng)
 
         customer_start = write_customers(router, config, companies, outcomes.first_won, clock, customer_events)
         say("simulated customers")
