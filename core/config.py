@@ -35,6 +35,11 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _env_names(env: str) -> tuple[str, ...]:
+    """A comma-separated list of column names from the environment."""
+    return tuple(c.strip() for c in os.environ.get(env, "").split(",") if c.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things live and the few knobs that change results.
@@ -68,8 +73,9 @@ class Settings:
     # Optional fixed high-water mark (ISO date): build, train and score as if the data ended then.
     observed_through: str | None = None
     # Columns the leakage audit may flag but should keep (comma-separated in SCOREHOUSE_KEEP_COLUMNS).
-    keep_columns: tuple[str, ...] = field(default_factory=lambda: tuple(
-        c.strip() for c in os.environ.get("SCOREHOUSE_KEEP_COLUMNS", "").split(",") if c.strip()))
+    keep_columns: tuple[str, ...] = field(default_factory=lambda: _env_names("SCOREHOUSE_KEEP_COLUMNS"))
+    # Columns to leave out of training although the audit only warned about them (SCOREHOUSE_DROP_COLUMNS).
+    drop_columns: tuple[str, ...] = field(default_factory=lambda: _env_names("SCOREHOUSE_DROP_COLUMNS"))
     # How the flag threshold is chosen on the validation period: f1, precision:P, recall:R or capacity:N.
     threshold_policy: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_THRESHOLD_POLICY", "f1"))
     # DuckDB resource limits, so a large build stays within a small machine. The limit covers DuckDB's buffers

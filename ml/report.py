@@ -145,6 +145,7 @@ Label horizon {c['horizon_days']} days. {html.escape(c['promotion'])}.</p>
 <h2>Data windows</h2>{table(c['periods'])}
 <h2>Out-of-time test metrics</h2>{table(c['summary'])}
 <h2>Charts</h2><div class="charts">{''.join(charts)}</div>
+<h2>Leakage audit (columns excluded or warned about)</h2>{table(c['audit']) if len(c['audit']) else '<p>Nothing flagged.</p>'}
 <h2>Candidates (rolling out-of-time folds with embargo)</h2>{table(c['candidates'])}
 <h2>Metrics by segment (test period)</h2>{table(c['segments'])}
 <h2>Deciles (test period)</h2>{table(c['deciles'])}
@@ -167,6 +168,7 @@ class ReportInputs:
     truth_metrics: dict | None
     selection_rule: str
     baseline: str
+    audit: pd.DataFrame | None = None  # the leakage audit (ml.leakage)
 
 
 def _curves(test_y: np.ndarray, test_proba: dict[str, np.ndarray]) -> tuple[list, list]:
@@ -224,4 +226,17 @@ def write_model_report(path: Path, r: ReportInputs) -> Path:
         "importance_labels": list(top_features.index), "importance_values": [float(v) for v in top_features.values],
         "candidates": _candidates_table(r), "segments": segments, "deciles": deciles,
         "threshold_policy": r.bundle.metadata["threshold_policy"], "threshold": r.bundle.threshold,
+        "audit": _audit_table(r.audit),
     })
+
+
+def _audit_table(audit: pd.DataFrame | None) -> pd.DataFrame:
+    """The columns the leakage audit excluded or warned about, with its evidence."""
+    columns = ["column", "level", "left out", "single-column ROC-AUC", "model ROC-AUC with", "without", "why"]
+    if audit is None or audit.flagged_reason.isna().all():
+        return pd.DataFrame(columns=columns)
+    flagged = audit[audit.flagged_reason.notna()]
+    return pd.DataFrame({"column": flagged.column_name, "level": flagged.level.fillna(""),
+                         "left out": flagged.is_excluded.map({True: "yes", False: "no"}),
+                         "single-column ROC-AUC": flagged.single_column_auc, "model ROC-AUC with": flagged.auc_with,
+                         "without": flagged.auc_without, "why": flagged.flagged_reason}, columns=columns)

@@ -20,13 +20,13 @@ import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from core.config import Settings
 from core.warehouse import Connection, connect
 from ml.dataset import VALUE, check_horizon, load_labelled
 from ml.features import ModelSpec
-from ml.leakage import audit
+from ml.leakage import audit, decide, excluded_and_warned, warn_dominant
 from ml.metrics import decile_table, evaluate, segment_metrics, threshold_curve
 from ml.pipeline import BASELINE, CANDIDATES, make_pipeline_for
 from ml.registry import ModelBundle, Registration, load_active, register, save_bundle
@@ -47,6 +47,10 @@ PROMOTION_RULE = "a new model replaces the active one only if its test PR-AUC be
 # An optional evaluation hook: the best possible probability for the test rows (e.g. a simulator's ground
 # truth), given the open warehouse, the entity key, the rows and the horizon; None when there is none.
 TruthHook = Callable[[Connection, str, pd.DataFrame, int], "np.ndarray | None"]
+
+
+def _finite(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _library_versions() -> dict[str, str]:
@@ -98,16 +102,45 @@ def _periods(frame: pd.DataFrame, spec: ModelSpec, horizon: int, settings: Setti
     return periods
 
 
+AUDIT_ROWS = 200_000  # the audit reads at most this many fit rows (a fixed random sample): bounded cost
+QUICK_ROWS = 20_000  # the quick model that measures a column's weight fits on at most this many
+
+
+def _quick_auc(settings: Settings, spec: ModelSpec, fit: pd.DataFrame) -> Callable[[list[str]], float]:
+    """A quick logistic model's ROC-AUC on the latest 30% of the (sampled) fit rows, fitted on the earlier ones,
+    from given columns: how much a column carries, measured out of time."""
+    rows = fit.sample(n=min(len(fit), QUICK_ROWS), random_state=settings.random_seed).sort_values(spec.date_column)
+    cut = int(len(rows) * 0.7)
+    train, held = rows.iloc[:cut], rows.iloc[cut:]
+    baseline = next(c for c in CANDIDATES if c.name == BASELINE)
+
+    def auc(columns: list[str]) -> float:
+        narrowed = spec.restricted_to(set(columns))
+        model = fit_weighted(make_pipeline_for(baseline, baseline.grid[-1], narrowed, settings.random_seed,
+                                               settings.duckdb_threads), train, narrowed)
+        y = held[spec.label].astype(int)
+        return float(roc_auc_score(y, model.predict_proba(held[list(narrowed.features)])[:, 1])) \
+            if y.nunique() == 2 else float("nan")
+    return auc
+
+
 def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -> tuple[ModelSpec, pd.DataFrame]:
-    """Leakage audit before training: a column that alone predicts the label almost perfectly is excluded
-    (unless listed in keep_columns); the audit is registered with the model (ml.leakage_audit)."""
-    report = audit(fit, fit[spec.label].astype(int).to_numpy(), list(spec.features), check_names=False)
-    report["is_excluded"] = report.flagged_reason.notna() & ~report.column_name.isin(settings.keep_columns)
-    excluded = set(report.loc[report.is_excluded, "column_name"])
+    """Leakage audit before training: near-certain leaks are excluded (unless listed in keep_columns), dominant
+    columns are warned about (and left out if listed in drop_columns); the audit is registered with the model
+    (ml.leakage_audit)."""
+    sample = fit.sample(n=min(len(fit), AUDIT_ROWS), random_state=settings.random_seed) if len(fit) > AUDIT_ROWS \
+        else fit
+    report = audit(sample, sample[spec.label].astype(int).to_numpy(), list(spec.features), check_names=False)
+    report = warn_dominant(report, _quick_auc(settings, spec, fit))
+    report = decide(report, set(settings.keep_columns), set(settings.drop_columns))
+    excluded, warned = excluded_and_warned(report)
+    for row in report[report.column_name.isin(warned)].itertuples():
+        say(f"warning: leakage audit: {spec.name}.{row.column_name}: {row.flagged_reason} "
+            "(leave it out with --drop-columns)")
     if not excluded:
         return spec, report
     say(f"warning: leakage audit excluded {', '.join(sorted(excluded))} from {spec.name}")
-    return spec.restricted_to(set(spec.features) - excluded), report
+    return spec.restricted_to(set(spec.features) - set(excluded)), report
 
 
 def _calibrated_fit(candidate_name: str, params: dict, spec: ModelSpec, fit: pd.DataFrame,
@@ -241,6 +274,16 @@ class Trained:
     truth_metrics: dict | None
     promotion: tuple[bool, str, str | None, float | None]
     trained_at: datetime
+    audit: pd.DataFrame
+
+    def leakage(self) -> dict:
+        """What the audit excluded and warned about, with the quick model's test ROC-AUC with and without each
+        warned column (the same figures ml.leakage_audit holds)."""
+        excluded, warned = excluded_and_warned(self.audit)
+        rows = self.audit.set_index("column_name")
+        return {"excluded": excluded,
+                "warned": {c: {"reason": rows.at[c, "flagged_reason"], "auc_with": _finite(rows.at[c, "auc_with"]),
+                               "auc_without": _finite(rows.at[c, "auc_without"])} for c in warned}}
 
     @property
     def model_version(self) -> str:
@@ -257,7 +300,7 @@ class Trained:
             "periods": self.periods.split.describe(self.periods.frame[self.spec.date_column]),
             "threshold": ev.threshold, "threshold_policy": self.settings.threshold_policy,
             "test_metrics": ev.test_metrics, "ground_truth_test_metrics": self.truth_metrics,
-            "promotion": self.promotion[1], "library_versions": _library_versions(),
+            "promotion": self.promotion[1], "library_versions": _library_versions(), "leakage": self.leakage(),
         }
 
     def bundle(self) -> ModelBundle:
@@ -288,7 +331,8 @@ class Trained:
         return {"model_version": self.model_version, "algorithm": self.selection.winner.name,
                 "test": ev.winner_metrics, "baseline": ev.baseline_metrics, "ground_truth": self.truth_metrics,
                 "threshold": ev.threshold, "promoted": self.promotion[0], "promotion": self.promotion[1],
-                "report": report_path, "candidates": {r.name: r.pr_auc for r in self.selection.results}}
+                "report": report_path, "candidates": {r.name: r.pr_auc for r in self.selection.results},
+                "leakage": self.leakage()}
 
 
 def _read_training_rows(settings: Settings, spec: ModelSpec, horizon: int) -> tuple[pd.DataFrame, ModelBundle | None]:
@@ -323,7 +367,8 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
     with connect(settings) as con:
         best = truth(con, spec.entity_key, test, horizon) if truth else None
         truth_metrics = evaluate(evaluation.test_y, best, evaluation.threshold) if best is not None else None
-        trained = Trained(spec, settings, periods, selection, evaluation, truth_metrics, promotion, trained_at)
+        trained = Trained(spec, settings, periods, selection, evaluation, truth_metrics, promotion, trained_at,
+                          audit_report)
         bundle = trained.bundle()
         artifact = save_bundle(settings, bundle)
         report_path = artifact.parent / "report.html"
@@ -332,7 +377,7 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
             _metric_rows(selection, evaluation, truth_metrics), evaluation.curve.assign(split="test"), promotion[0],
             audit_report))
     write_model_report(report_path, ReportInputs(spec, bundle, selection.winner.name, selection.results, evaluation,
-                                                 truth_metrics, SELECTION_RULE, BASELINE))
+                                                 truth_metrics, SELECTION_RULE, BASELINE, audit_report))
     wm = evaluation.winner_metrics
     say(f"registered {trained.model_version} ({selection.winner.name}): test ROC-AUC {wm['roc_auc']:.3f}, "
         f"PR-AUC {wm['pr_auc']:.3f}"

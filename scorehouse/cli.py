@@ -60,6 +60,9 @@ SETTING_FLAGS = (
                 "f1, precision:P, recall:R or capacity:N (default f1 or $SCOREHOUSE_THRESHOLD_POLICY)"),
     SettingFlag("--keep-columns", "keep_columns", _names,
                 "comma-separated columns the leakage audit may flag but must keep ($SCOREHOUSE_KEEP_COLUMNS)"),
+    SettingFlag("--drop-columns", "drop_columns", _names,
+                "comma-separated columns to leave out of training, e.g. ones the audit warned about "
+                "($SCOREHOUSE_DROP_COLUMNS)"),
     SettingFlag("--memory-limit", "duckdb_memory_limit", str, "DuckDB memory limit (default 7GB or $SCOREHOUSE_MEMORY_LIMIT)"),
     SettingFlag("--threads", "duckdb_threads", int, "threads for DuckDB and model fits (default: cores, $SCOREHOUSE_THREADS)"),
     SettingFlag("--build-chunk-leads", "build_chunk_leads", int,
@@ -162,16 +165,17 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_load_flat(args: argparse.Namespace) -> int:
     name = args.name or Path(args.path).stem.lower().replace("-", "_").replace(" ", "_")
-    export = FlatExport(Path(args.path), args.id, args.label, name, args.created_at, tuple(args.keep_column or ()))
+    export = FlatExport(Path(args.path), args.id, args.label, name, args.created_at, tuple(args.keep_column or ()),
+                        tuple(args.drop_column or ()), tuple(args.after_outcome or ()))
     result = run_flat(_settings(args), export, progress=print)
     print(f"{args.path}: {result.rows_read:,} rows read = {result.rows_used:,} used + {result.rows_rejected:,} rejected "
           f"(raw.flat_{name}_rejects)")
     print(f"evaluation: {result.evaluation}")
-    flagged = result.audit[result.audit.flagged_reason.notna()]
-    for row in flagged.itertuples():
-        print(f"  audit: {row.column_name}: {row.flagged_reason}{'' if row.is_excluded else ' (kept by request)'}")
+    for line in result.audit_lines():
+        print(f"  {line}")
     best = result.metrics[result.winner]
-    print(f"model {result.model_version} ({result.winner}): ROC-AUC {best['roc_auc']:.3f}, PR-AUC {best['pr_auc']:.3f}")
+    print(f"model {result.model_version} ({result.winner}): ROC-AUC {best['roc_auc']:.3f}, PR-AUC {best['pr_auc']:.3f}"
+          f" (base rate {result.base_rate:.3f}){result.leak_note()}")
     print(f"tables: raw.flat_{name}, marts.fct_flat_{name}, scores.flat_{name}_scores, ml.leakage_audit")
     return 0
 
@@ -271,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--created-at", help="a creation date column: evaluate out of time instead of cross-validated")
     p.add_argument("--name", help="name for the tables (default: the file name)")
     p.add_argument("--keep-column", action="append", help="keep a column the leakage audit would exclude")
+    p.add_argument("--drop-column", action="append", help="leave a column out (e.g. one the audit warned about)")
+    p.add_argument("--after-outcome", action="append",
+                   help="a column known only after the outcome: never used, recorded as such in the audit")
 
     p = _verb(sub, "validate", cmd_validate, "run the Great Expectations gates on raw sources and score tables")
     p.add_argument("--which", choices=["raw", "scores", "all"], default="all")

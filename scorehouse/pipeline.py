@@ -194,6 +194,11 @@ def summary_text(settings: Settings, report: RunReport) -> str:
             f"flagged {t['test']['share_flagged']:.1%}"
         )
         lines.append(f"  logistic baseline ROC-AUC {t['baseline']['roc_auc']:.3f}; {t['promotion']}")
+        leakage = t.get("leakage") or {}
+        if leakage.get("excluded"):
+            lines.append(f"  leakage audit excluded: {', '.join(leakage['excluded'])}")
+        for column, evidence in (leakage.get("warned") or {}).items():
+            lines.append(f"  leakage audit warns about {column}: {evidence['reason']}")
         if t.get("ground_truth"):
             lines.append(f"  simulator ground truth on the same rows: ROC-AUC {t['ground_truth']['roc_auc']:.3f}")
     lines.append("")

@@ -13,6 +13,7 @@ from tests.conftest import SHARED_DATA, isolated_settings
 
 LEADS_CSV = SHARED_DATA / "xeducation_leads" / "Leads.csv"
 TELCO_CSV = SHARED_DATA / "telco_churn" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+MAVEN_PIPELINE = SHARED_DATA / "maven_crm" / "sales_pipeline.csv"
 
 
 def test_gates_pass_on_a_good_run_and_fail_loudly_on_a_bad_score_table(pipeline_run, tmp_path):
@@ -38,12 +39,15 @@ def test_gates_pass_on_a_good_run_and_fail_loudly_on_a_bad_score_table(pipeline_
 def test_leads_csv_audit_flags_sales_filled_columns_and_scores_honestly(tmp_path):
     settings = isolated_settings(tmp_path)
     result = run_flat(settings, FlatExport(LEADS_CSV, "Prospect ID", "Converted", "xeducation"))
-    flagged = set(result.excluded)
-    for column in ("tags", "lead_quality", "lead_profile", "asymmetrique_activity_index", "asymmetrique_profile_score"):
-        assert column in flagged
+    sales_filled = {"tags", "lead_quality", "lead_profile", "asymmetrique_activity_index", "asymmetrique_profile_index",
+                    "asymmetrique_activity_score", "asymmetrique_profile_score", "last_activity", "last_notable_activity"}
+    assert set(result.excluded) == sales_filled | {"lead_number"} and not result.warned  # the honest columns stay
+    reasons = result.audit.set_index("column_name").flagged_reason
+    assert "identifier" in reasons["lead_number"] and "'Closed by Horizzon' occurs almost only" in reasons["tags"]
     honest = result.metrics[result.winner]["roc_auc"]
     assert 0.85 <= honest < 0.95
     assert result.metrics_with_flagged["roc_auc"] > honest + 0.05  # what the leak would have "added"
+    assert f"it would be {result.metrics_with_flagged['roc_auc']:.3f}: that gap is leakage" in result.leak_note()
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         scored = con.execute("select count(*) from scores.flat_xeducation_scores").fetchall()[0][0]
     assert scored == result.rows_used == 9_240
@@ -53,5 +57,17 @@ def test_leads_csv_audit_flags_sales_filled_columns_and_scores_honestly(tmp_path
 def test_telco_churn_through_the_flat_path(tmp_path):
     settings = isolated_settings(tmp_path)
     result = run_flat(settings, FlatExport(TELCO_CSV, "customerID", "Churn", "telco"))
-    assert result.rows_used == 7_043 and not result.excluded
+    assert result.rows_used == 7_043 and not result.excluded and not result.warned
     assert result.metrics[result.winner]["roc_auc"] >= 0.82
+
+
+@pytest.mark.skipif(not MAVEN_PIPELINE.exists(), reason="../shared/data/maven_crm is absent")
+def test_maven_deals_close_value_is_excluded_and_no_signal_remains(tmp_path):
+    """Closed deals (Won / Lost; open ones have no label yet): the amount filled in at closing is a perfect
+    leak, and out of time nothing else predicts the outcome."""
+    result = run_flat(isolated_settings(tmp_path),
+                      FlatExport(MAVEN_PIPELINE, "opportunity_id", "deal_stage", "maven", created_at_column="engage_date"))
+    assert (result.rows_used, result.rows_rejected) == (6_711, 2_089)
+    assert {"close_value", "close_date"} <= set(result.excluded) and not result.warned
+    assert "near-perfect" in result.audit.set_index("column_name").flagged_reason["close_value"]
+    assert result.metrics[result.winner]["roc_auc"] < 0.58

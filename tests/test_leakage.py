@@ -1,40 +1,157 @@
-"""The leakage audit flags identifiers, near-perfect single predictors and post-outcome names."""
+"""The leakage audit on evidence: planted leaks of each kind are caught, honest strong columns are not."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 
-from ml.leakage import audit
+from ml.dataset import load_labelled_sample
+from ml.features import LEAD_CONVERSION
+from ml.flat import FlatExport, run_flat
+from ml.leakage import EXCLUDED, WARNED, audit, decide, warn_dominant
+from ml.train import _quick_auc
+from tests.conftest import isolated_settings, read
+
+N = 3_000
 
 
-def test_audit_flags_what_it_should_and_nothing_else():
-    rng = np.random.default_rng(0)
-    n = 2_000
-    y = (rng.random(n) < 0.3).astype(int)
+def _honest(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.random.Generator]:
+    """Leads with three honest, moderately strong signals and some noise."""
+    rng = np.random.default_rng(seed)
+    intent = rng.normal(0, 1, N)
+    y = (rng.random(N) < 1 / (1 + np.exp(-(-0.8 + 1.0 * intent)))).astype(int)
     frame = pd.DataFrame({
-        "row_id": np.arange(n),
-        "outcome_copy": np.where(y == 1, "won", "lost"),
-        "lead_quality": rng.choice(["high", "low"], n),
-        "pages_viewed": rng.poisson(3 + 2 * y),
-        "country": rng.choice(["US", "DE", "IN"], n),
+        "lead_ref": [f"L{i:05d}" for i in range(N)],
+        "web_visits": rng.poisson(np.exp(0.8 + 0.35 * intent)).astype(float),
+        "source": np.where(intent + rng.normal(0, 1.5, N) > 0.5, "referral", rng.choice(["ads", "organic"], N)),
+        "seniority": rng.choice(["manager", "director", "analyst"], N),
+        "country": rng.choice(["US", "DE", "IN", "BR"], N),
+        "emails_opened": rng.poisson(np.exp(0.5 + 0.3 * intent)).astype(float),
     })
-    report = audit(frame, y, list(frame.columns), check_names=True).set_index("column_name")
-    assert "identifier" in report.at["row_id", "flagged_reason"]
-    assert "near-perfect" in report.at["outcome_copy", "flagged_reason"]
-    assert "after the outcome" in report.at["lead_quality", "flagged_reason"]
-    assert pd.isna(report.at["pages_viewed", "flagged_reason"]) and report.at["pages_viewed", "single_column_auc"] > 0.6
-    assert pd.isna(report.at["country", "flagged_reason"])
-    names_off = audit(frame, y, ["lead_quality"], check_names=False)
-    assert names_off.flagged_reason.isna().all()
+    return frame, y, rng
 
 
-def test_mart_models_are_audited_before_training(pipeline_run):
+def _plant(kind: str, y: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    n = len(y)
+    if kind == "during_outcome":  # how long the deciding call lasted: strong, not perfect
+        return pd.Series(np.round(rng.gamma(2.0, 2.0 + 4.5 * y), 1))
+    if kind == "same_session":  # a value computed from the session's own purchases
+        return pd.Series(np.where(y == 1, rng.exponential(40, n), 0) * (rng.random(n) < 0.75)
+                         + rng.exponential(1.0, n) * (rng.random(n) < 0.3))
+    if kind == "positives_only":  # filled in by sales for won deals only
+        return pd.Series(np.where((y == 1) & (rng.random(n) < 0.9), rng.choice(["budget ok", "champion", "fit"], n), None))
+    if kind == "perfect":
+        return pd.Series(np.where(y == 1, rng.uniform(1_000, 9_000, n), 0.0))
+    if kind == "identifier":
+        return pd.Series(rng.permutation(n) + 10_000)
+    raise ValueError(kind)
+
+
+PLANTED = [("during_outcome", WARNED), ("same_session", WARNED), ("positives_only", EXCLUDED), ("perfect", EXCLUDED),
+           ("identifier", EXCLUDED)]
+
+
+def _write_flat(path: Path, frame: pd.DataFrame, y: np.ndarray) -> Path:
+    frame.assign(outcome=np.where(y == 1, "yes", "no")).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("kind,level", PLANTED, ids=[k for k, _ in PLANTED])
+def test_a_planted_leak_in_a_flat_file_is_caught(tmp_path, kind, level):
+    frame, y, rng = _honest()
+    frame["planted"] = _plant(kind, y, rng)
+    settings = isolated_settings(tmp_path)
+    result = run_flat(settings, FlatExport(_write_flat(tmp_path / "leads.csv", frame, y), "lead_ref", "outcome", "t"))
+    report = result.audit.set_index("column_name")
+    assert report.at["planted", "level"] == level, report.at["planted", "flagged_reason"]
+    honest = ["web_visits", "source", "seniority", "country", "emails_opened"]
+    assert report.loc[honest, "level"].isna().all(), report.loc[honest, "flagged_reason"].dropna().to_dict()
+    if level == WARNED:  # kept, with the model's test figures with and without it beside the reason
+        assert "planted" not in result.excluded and result.warned == ["planted"]
+        assert report.at["planted", "auc_with"] - report.at["planted", "auc_without"] > 0.05
+        assert any("planted" in line and "--drop-column" in line for line in result.audit_lines())
+        dropped = run_flat(isolated_settings(tmp_path / "again"),
+                           FlatExport(tmp_path / "leads.csv", "lead_ref", "outcome", "t", drop_columns=("planted",)))
+        assert "planted" in dropped.excluded and not dropped.warned
+        assert dropped.metrics[dropped.winner]["roc_auc"] < result.metrics[result.winner]["roc_auc"] - 0.03
+    else:
+        assert "planted" in result.excluded
+        leaky = result.metrics_with_flagged["roc_auc"]
+        honest_auc = result.metrics[result.winner]["roc_auc"]
+        note = result.leak_note()
+        assert (f"{leaky:.3f}" in note) and (("leakage, not skill" in note) == (leaky - honest_auc >= 0.005))
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        stored = con.execute("select level, fill_auc, auc_with, is_excluded from ml.leakage_audit "
+                             "where model_name = 'flat_t' and column_name = 'planted'").fetchall()
+    assert stored and stored[0][0] == level and stored[0][3] == (level == EXCLUDED)
+
+
+def test_a_declared_after_outcome_column_is_never_used_and_names_still_count(tmp_path):
+    frame, y, rng = _honest(1)
+    frame["reviewed_by"] = rng.choice(["ann", "bo"], N)  # harmless on its face, declared post-outcome
+    frame["lead_quality"] = rng.choice(["high", "low"], N)
+    result = run_flat(isolated_settings(tmp_path), FlatExport(_write_flat(tmp_path / "f.csv", frame, y), "lead_ref",
+                                                              "outcome", "d", after_outcome=("reviewed_by",)))
+    report = result.audit.set_index("column_name")
+    assert "declared known only after the outcome" in report.at["reviewed_by", "flagged_reason"]
+    assert {"reviewed_by", "lead_quality"} <= set(result.excluded)
+    with pytest.raises(ValueError, match="no column 'nope' to leave out"):
+        run_flat(isolated_settings(tmp_path / "x"), FlatExport(tmp_path / "f.csv", "lead_ref", "outcome", "d",
+                                                                drop_columns=("nope",)))
+
+
+def test_one_class_values_need_evidence_not_just_purity():
+    """A value seen only with one class is a leak when the base rate says the other class should have shown up
+    many times; a rare or merely strong value is not."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(N) < 0.3).astype(int)
+    tag = np.where((y == 1) & (rng.random(N) < 0.2), "closed by partner", rng.choice(["a", "b", "c"], N))
+    rare = np.where(rng.random(N) < 0.004, "rare", "common")  # ~12 rows: too few to tell
+    strong = np.where(rng.random(N) < np.where(y == 1, 0.5, 0.1), "referral", "other")  # 5x, not one class
+    frame = pd.DataFrame({"tag": tag, "rare": rare, "strong": strong})
+    report = audit(frame, y, list(frame.columns), check_names=False).set_index("column_name")
+    assert report.at["tag", "level"] == EXCLUDED and report.at["tag", "one_class_value"] == "closed by partner"
+    assert pd.isna(report.at["rare", "level"]) and pd.isna(report.at["strong", "level"])
+
+
+@pytest.mark.parametrize("kind,level", PLANTED, ids=[k for k, _ in PLANTED])
+def test_a_planted_leak_in_the_simulated_lead_mart_is_caught(pipeline_run, kind, level):
+    """The same kinds of leak, planted in the simulator's labelled mart rows beside its honest features (which
+    must stay unflagged), through the training audit's quick out-of-time model."""
+    settings, _ = pipeline_run
+    spec = LEAD_CONVERSION
+    rows = read(settings, load_labelled_sample, spec, N).sort_values(spec.date_column).reset_index(drop=True)
+    y = rows[spec.label].astype(int).to_numpy()
+    rows["planted"] = _plant(kind, y, np.random.default_rng(5)).to_numpy()
+    role = "categorical" if kind == "positives_only" else "numeric"
+    planted = replace(spec, **{role: getattr(spec, role) + ("planted",)})
+    report = audit(rows, y, list(planted.features), check_names=False)
+    report = decide(warn_dominant(report, _quick_auc(settings, planted, rows)), set(), set()).set_index("column_name")
+    assert report.at["planted", "level"] == level, report.at["planted", "flagged_reason"]
+    others = report.drop(index="planted")
+    assert (others.level == EXCLUDED).sum() == 0, others.flagged_reason.dropna().to_dict()
+
+
+# Honest columns the audit may warn about on simulated data, and why that is expected.
+EXPECTED_WARNINGS = {
+    ("customer_churn", "feature_usage_30d"):
+        "a customer's hidden health shows first in feature usage (simulator/customers.py: usage follows health at "
+        "once, churn 30 days later), so this one honest column carries most of the churn model",
+}
+
+
+def test_the_simulators_marts_exclude_nothing_and_warn_only_where_expected(pipeline_run):
+    """Point-in-time features of the simulator are not leaks: nothing is excluded, and a warning falls only on a
+    column named above with its reason."""
     settings, _ = pipeline_run
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        rows = dict(con.execute(
-            "select model_name, count(*) from ml.leakage_audit group by 1").fetchall())
-        excluded = con.execute("select count(*) from ml.leakage_audit where is_excluded").fetchall()[0][0]
+        rows = dict(con.execute("select model_name, count(*) from ml.leakage_audit group by 1").fetchall())
+        flagged = con.execute("select model_name, column_name, level from ml.leakage_audit "
+                              "where model_name in ('lead_conversion', 'customer_churn') and level is not null").fetchall()
     assert rows.get("lead_conversion", 0) > 40 and rows.get("customer_churn", 0) > 15
-    assert excluded == 0  # point-in-time features of the simulator are not leaks
+    assert all(level == WARNED and (model, column) in EXPECTED_WARNINGS for model, column, level in flagged), flagged
