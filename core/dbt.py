@@ -30,7 +30,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 def run_dbt(settings: Settings, command: str, args: Sequence[str] = (), quiet: bool = False) -> None:
     """Invoke `dbt <command>` with the project's profile, vars and warehouse; raise DbtError on failure."""
-    from dbt.cli.main import dbtRunner  # imported late: dbt is slow to import
+    from dbt.cli.main import dbtRunner  # imported here: dbt takes seconds to import, and not every command runs it
 
     cli_args = [
         command,

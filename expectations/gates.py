@@ -89,8 +89,9 @@ def _validate(gx, context, name: str, frame: pd.DataFrame, suite) -> tuple[GateR
 
 def run_gates(settings: Settings, which: str = "all", raise_on_failure: bool = True) -> list[GateResult]:
     """which: 'raw', 'scores' or 'all'."""
+    # Imported here, not at the top: Great Expectations takes seconds to import, and every `scorehouse` command
+    # loads this module through the CLI, most of them without running a gate.
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

@@ -32,6 +32,7 @@ from ml.pipeline import CANDIDATES, make_pipeline_for
 from ml.registry import ensure_registry
 from ml.scores import TIER_TOP_SHARES, to_score, to_tier
 
+OPEN = -2  # the label code of a row whose outcome is not known yet
 POSITIVE = {"1", "yes", "y", "true", "t", "converted", "churned", "won"}
 NEGATIVE = {"0", "no", "n", "false", "f", "not converted", "stayed", "lost"}
 FLAT_CANDIDATES = ("logistic_l1", "hist_gradient_boosting")
@@ -52,6 +53,7 @@ class FlatResult:
     model_version: str = ""
     warned: list[str] = field(default_factory=list)
     base_rate: float = float("nan")
+    rows_open: int = 0  # rows whose outcome is not known yet: scored, not trained on
 
     def audit_lines(self) -> list[str]:
         """What the audit did, column by column, in words."""
@@ -130,16 +132,18 @@ class FlatExport:
     keep_columns: tuple[str, ...] = ()  # flagged by the audit, kept by request
     drop_columns: tuple[str, ...] = ()  # left out by request (e.g. warned about)
     after_outcome: tuple[str, ...] = ()  # declared known only after the outcome: never used
+    open_labels: tuple[str, ...] = ()  # label values of rows whose outcome is not known yet: scored, not trained on
 
 
 @dataclass
 class _Rows:
     raw: pd.DataFrame  # every row read, columns renamed
     rejects: pd.DataFrame  # line, reason (None for a usable row)
-    data: pd.DataFrame  # the usable rows, typed, with entity_id and label
+    data: pd.DataFrame  # the labelled rows, typed, with entity_id and label
     y: np.ndarray
     label_col: str
     created_col: str | None
+    open: pd.DataFrame  # the open rows (outcome not known yet), typed like data, without label
 
     @property
     def keep(self) -> np.ndarray:
@@ -161,20 +165,27 @@ def _rows(export: FlatExport) -> _Rows:
             raise ValueError(f"{path}: no column {given!r}; columns are: {', '.join(raw.columns)}")
     raw = raw.loc[:, ~raw.columns.duplicated()]
     label_text = raw[label_col].astype(str).str.strip().str.lower()
-    label = np.where(label_text.isin(POSITIVE), 1, np.where(label_text.isin(NEGATIVE), 0, -1))
+    open_values = {v.strip().lower() for v in export.open_labels}
+    label = np.where(label_text.isin(POSITIVE), 1, np.where(label_text.isin(NEGATIVE), 0,
+                                                             np.where(label_text.isin(open_values), OPEN, -1)))
     missing_id = raw[id_col].isna() | (raw[id_col].astype(str).str.strip() == "")
     rejects = pd.DataFrame({
         "line": np.arange(len(raw)) + 2,
         "reason": np.where(missing_id, f"missing id {export.id_column}",
-                           np.where(label < 0, f"label {export.label_column} is not a yes/no value", None)),
+                           np.where(label == -1, f"label {export.label_column} is not a yes/no value (one "
+                                                          "meaning 'no outcome yet' can be given with --open-label)",
+                                    None)),
     })
     duplicated = raw[id_col].duplicated(keep="first") & rejects.reason.isna()
     rejects.loc[duplicated, "reason"] = f"duplicate id {export.id_column}"
     keep = rejects.reason.isna().to_numpy()
-    data = _typed(raw[keep].reset_index(drop=True)).rename(columns={id_col: "entity_id"})
-    data["entity_id"] = data["entity_id"].astype(str)
-    data["label"] = label[keep]
-    return _Rows(raw, rejects, data, label[keep], label_col, created_col)
+    usable = _typed(raw[keep].reset_index(drop=True)).rename(columns={id_col: "entity_id"})  # one typing for both
+    usable["entity_id"] = usable["entity_id"].astype(str)
+    is_open = label[keep] == OPEN
+    data = usable[~is_open].reset_index(drop=True)
+    data["label"] = label[keep][~is_open]
+    return _Rows(raw, rejects, data, data["label"].to_numpy(), label_col, created_col,
+                 usable[is_open].reset_index(drop=True))
 
 
 def _land(con: Connection, export: FlatExport, rows: _Rows, now: datetime) -> None:
@@ -186,7 +197,8 @@ def _land(con: Connection, export: FlatExport, rows: _Rows, now: datetime) -> No
     con.execute(f"create or replace table raw.flat_{name} as select * from flat_raw")
     con.register("flat_rejects", rows.rejects[~keep].assign(source=f"flat_{name}", file=str(export.path)))
     con.execute(f"create or replace table raw.flat_{name}_rejects as select source, file, line, reason from flat_rejects")
-    con.register("flat_mart", rows.data)
+    # labelled and open rows alike; an open row's label is NULL
+    con.register("flat_mart", pd.concat([rows.data, rows.open.assign(label=pd.NA)], ignore_index=True))
     con.execute(f"create or replace table marts.fct_flat_{name} as select * from flat_mart")
     for view in ("flat_raw", "flat_rejects", "flat_mart"):
         con.unregister(view)
@@ -269,7 +281,7 @@ def _audit(settings: Settings, export: FlatExport, rows: _Rows, candidates: list
     if unknown:
         raise ValueError(f"{export.path}: no column {', '.join(map(repr, unknown))} to leave out; "
                          f"columns are: {', '.join(candidates)}")
-    report = audit(rows.data, rows.y, candidates, check_names=True, after_outcome=after)
+    report = audit(rows.data, rows.y, candidates, check_names=True, after_outcome=after, open_rows=rows.open)
     report = warn_dominant(report, _cv_auc(settings, export.name, rows.data, rows.y))
     return decide(report, {_column_name(c) for c in export.keep_columns},
                   {_column_name(c) for c in export.drop_columns})
@@ -289,8 +301,8 @@ def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], N
     if warned:
         say(f"warning: leakage audit warns about {', '.join(warned)}: see the audit lines below")
     spec = _spec(export.name, rows.data, [c for c in candidates if c not in excluded])
-    result = FlatResult(export.name, len(rows.raw), int(rows.keep.sum()), int((~rows.keep).sum()), "", report, excluded,
-                        warned=warned, base_rate=float(rows.y.mean()))
+    result = FlatResult(export.name, len(rows.raw), len(rows.data), int((~rows.keep).sum()), "", report, excluded,
+                        warned=warned, base_rate=float(rows.y.mean()), rows_open=len(rows.open))
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     with connect(settings) as con:
         _land(con, export, rows, now)
@@ -317,9 +329,13 @@ def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], N
                 "artifact_path": str(folder / "model.joblib"), "scores": score_note}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
     cutoffs = {t: float(np.quantile(scores_p, 1 - s)) for t, s in zip("ABC", TIER_TOP_SHARES)}
+    # open rows (outcome not known yet) are what a score is for: the final model scores them
+    open_p = final.predict_proba(rows.open[list(spec.features)])[:, 1] if len(rows.open) else np.zeros(0)
+    probability = np.concatenate([scores_p, open_p])
     scores = pd.DataFrame({
-        "entity_id": rows.data.entity_id, "scored_at": now, "model_version": result.model_version,
-        "probability": scores_p, "score": to_score(scores_p), "tier": to_tier(scores_p, cutoffs),
+        "entity_id": pd.concat([rows.data.entity_id, rows.open.entity_id], ignore_index=True), "scored_at": now,
+        "model_version": result.model_version, "probability": probability, "score": to_score(probability),
+        "tier": to_tier(probability, cutoffs), "is_open": np.r_[np.zeros(len(scores_p), bool), np.ones(len(open_p), bool)],
     })
     with connect(settings) as con:
         _register_and_score(con, spec, result, scores, metadata, now)

@@ -10,6 +10,8 @@ Excluded (near-certain), each with its evidence in ml.leakage_audit:
 - a one-class value: some value (or blankness) whose rows come almost only from one class — its other-class rows
   are at most 2% of what the base rate predicts, at least 10 were expected, and it covers at least 5% of its
   class — as a "closed by ..." tag does;
+- filled only once the outcome is known: blank on (almost) every row whose outcome is still open, filled on
+  at least half the closed ones (given open rows: a flat export's open deals);
 - declared known only after the outcome, or (flat exports only, where no event time can prove otherwise) named
   like a post-outcome field: status, stage, tags, quality, grade, profile, a vendor's post-contact score or
   index, last activity, converted, won/lost, churn, cancelled, close or closed.
@@ -44,6 +46,7 @@ ONE_CLASS_VALUE_MIN_COVERAGE = 0.05
 DOMINANT_AUC, DOMINANT_GAP = 0.75, 0.10
 LIFT_LOSS_SHARE, LIFT_LOSS_MIN = 0.30, 0.05
 TOP_LOSS_MIN, TOP_LOSS_RATIO, MIN_OTHER_LOSS = 0.03, 3.0, 0.005
+MIN_OPEN_ROWS, OPEN_FILL_MAX, CLOSED_FILL_MIN = 30, 0.02, 0.50  # filled only once the outcome is known
 DOMINANCE_CANDIDATES = 3  # the strongest single columns are refitted without, one at a time
 POST_OUTCOME_NAME = re.compile(
     r"(^|_)(status|stage|tags?|quality|grade|profile|asymmetrique|last_activity|last_notable_activity|notable|"
@@ -77,12 +80,17 @@ def single_column_auc(values: pd.Series, y: np.ndarray, seed: int = 7) -> float:
     return _folded(roc_auc_score(y, x))
 
 
-def fill_evidence(values: pd.Series, y: np.ndarray) -> tuple[float, float, float]:
-    """(fill rate among positives, among negatives, ROC-AUC of "is filled" alone, folded)."""
+def _filled(values: pd.Series) -> np.ndarray:
+    """Per row: the value is there (not missing, not blank text)."""
     filled = values.notna().to_numpy(copy=True)
     if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values):
-        blank = values.astype(object).map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(bool)
-        filled &= ~blank
+        filled &= ~values.astype(object).map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(bool)
+    return filled
+
+
+def fill_evidence(values: pd.Series, y: np.ndarray) -> tuple[float, float, float]:
+    """(fill rate among positives, among negatives, ROC-AUC of "is filled" alone, folded)."""
+    filled = _filled(values)
     positive, negative = filled[y == 1], filled[y == 0]
     auc = _folded(roc_auc_score(y, filled)) if 0 < filled.sum() < len(filled) else 0.5
     return float(positive.mean()), float(negative.mean()), auc
@@ -124,13 +132,17 @@ def one_class_value(values: pd.Series, y: np.ndarray) -> OneClassValue | None:
 
 
 def audit(frame: pd.DataFrame, y: np.ndarray, columns: list[str], check_names: bool,
-          after_outcome: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per column: the evidence, the level (excluded / warned / None) and the reasons."""
+          after_outcome: tuple[str, ...] = (), open_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per column: the evidence, the level (excluded / warned / None) and the reasons. `open_rows`, rows
+    whose outcome is not known yet, show which columns are filled only once it is."""
     rows = []
+    has_open = open_rows is not None and len(open_rows) >= MIN_OPEN_ROWS
     for column in columns:
         values = frame[column]
         auc = single_column_auc(values, y)
         fill_positive, fill_negative, fill_auc = fill_evidence(values, y)
+        fill_open = float(_filled(open_rows[column]).mean()) if has_open else float("nan")
+        fill_closed = float(_filled(values).mean())
         value = one_class_value(values, y)
         reasons = []
         # A continuous measurement may well differ on every row; an id-like column (text, integers) must not.
@@ -144,12 +156,15 @@ def audit(frame: pd.DataFrame, y: np.ndarray, columns: list[str], check_names: b
                            f"{fill_negative:.0%} of negatives; ROC-AUC of being filled {fill_auc:.3f})")
         if value is not None:
             reasons.append(value.describe())
+        if has_open and fill_open <= OPEN_FILL_MAX and fill_closed >= CLOSED_FILL_MIN:
+            reasons.append(f"filled only once the outcome is known (on {fill_open:.0%} of the open rows, "
+                           f"{fill_closed:.0%} of the closed ones)")
         if column in after_outcome:
             reasons.append("declared known only after the outcome")
         if check_names and POST_OUTCOME_NAME.search(column):
             reasons.append("looks filled in after the outcome (its name)")
         rows.append({"column_name": column, "single_column_auc": auc, "fill_rate_positive": fill_positive,
-                     "fill_rate_negative": fill_negative, "fill_auc": fill_auc,
+                     "fill_rate_negative": fill_negative, "fill_auc": fill_auc, "fill_rate_open": fill_open,
                      "one_class_value": value.value if value else None,
                      "level": EXCLUDED if reasons else None, "flagged_reason": "; ".join(reasons) or None,
                      "auc_with": np.nan, "auc_without": np.nan})
@@ -208,7 +223,7 @@ def decide(report: pd.DataFrame, keep: set[str], drop: set[str]) -> pd.DataFrame
 
 
 AUDIT_COLUMNS = ("single_column_auc double", "fill_rate_positive double", "fill_rate_negative double",
-                 "fill_auc double", "one_class_value varchar", "auc_with double", "auc_without double", "level varchar",
+                 "fill_auc double", "fill_rate_open double", "one_class_value varchar", "auc_with double", "auc_without double", "level varchar",
                  "flagged_reason varchar", "is_excluded boolean")
 AUDIT_DDL = ("create schema if not exists ml;\n"
              "create table if not exists ml.leakage_audit (model_name varchar, audited_at timestamp, "

@@ -166,10 +166,10 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_load_flat(args: argparse.Namespace) -> int:
     name = args.name or Path(args.path).stem.lower().replace("-", "_").replace(" ", "_")
     export = FlatExport(Path(args.path), args.id, args.label, name, args.created_at, tuple(args.keep_column or ()),
-                        tuple(args.drop_column or ()), tuple(args.after_outcome or ()))
+                        tuple(args.drop_column or ()), tuple(args.after_outcome or ()), tuple(args.open_label or ()))
     result = run_flat(_settings(args), export, progress=print)
-    print(f"{args.path}: {result.rows_read:,} rows read = {result.rows_used:,} used + {result.rows_rejected:,} rejected "
-          f"(raw.flat_{name}_rejects)")
+    print(f"{args.path}: {result.rows_read:,} rows read = {result.rows_used:,} used + {result.rows_open:,} open "
+          f"(scored, not trained on) + {result.rows_rejected:,} rejected (raw.flat_{name}_rejects)")
     print(f"evaluation: {result.evaluation}")
     for line in result.audit_lines():
         print(f"  {line}")
@@ -276,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name for the tables (default: the file name)")
     p.add_argument("--keep-column", action="append", help="keep a column the leakage audit would exclude")
     p.add_argument("--drop-column", action="append", help="leave a column out (e.g. one the audit warned about)")
+    p.add_argument("--open-label", action="append",
+                   help="a label value meaning the outcome is not known yet (e.g. Engaging): such rows are scored, "
+                        "not trained on")
     p.add_argument("--after-outcome", action="append",
                    help="a column known only after the outcome: never used, recorded as such in the audit")
 

@@ -12,7 +12,7 @@ from core.dbt import run_dbt
 from core.warehouse import connect, row_count, table_exists
 from expectations.gates import run_gates
 from ingest.incremental import append_raw, check_extends_previous_build, record_watermarks, time_chunks
-from ingest.landing import land_raw
+from ingest.landing import land_raw, require_raw_folders
 from ingest.topics import refresh_page_topics
 from ml.features import MODELS
 from ml.registry import ensure_registry
@@ -71,6 +71,7 @@ def has_raw_files(raw_dir: Path) -> bool:
 
 def land(settings: Settings) -> dict[str, int]:
     """The raw folder into the warehouse (and a simulation's hidden truth beside it, for evaluation only)."""
+    require_raw_folders(settings.raw_dir)  # before the warehouse is opened (or created)
     with connect(settings) as con:
         return {**land_raw(con, settings.raw_dir), **land_truth(con, settings.raw_dir)}
 

@@ -55,3 +55,8 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"scorehouse {__version__}"
+
+
+def test_land_without_raw_files_creates_no_warehouse(tmp_path, capsys):
+    assert main(["land", "--warehouse", str(tmp_path / "w.duckdb"), "--raw-dir", str(tmp_path / "raw")]) == 1
+    assert not (tmp_path / "w.duckdb").exists()

@@ -62,12 +62,20 @@ def test_telco_churn_through_the_flat_path(tmp_path):
 
 
 @pytest.mark.skipif(not MAVEN_PIPELINE.exists(), reason="../shared/data/maven_crm is absent")
-def test_maven_deals_close_value_is_excluded_and_no_signal_remains(tmp_path):
-    """Closed deals (Won / Lost; open ones have no label yet): the amount filled in at closing is a perfect
-    leak, and out of time nothing else predicts the outcome."""
-    result = run_flat(isolated_settings(tmp_path),
-                      FlatExport(MAVEN_PIPELINE, "opportunity_id", "deal_stage", "maven", created_at_column="engage_date"))
-    assert (result.rows_used, result.rows_rejected) == (6_711, 2_089)
+def test_maven_deals_close_fields_are_excluded_open_deals_scored_and_no_signal_remains(tmp_path):
+    """Deals close Won or Lost; open ones (Engaging, Prospecting) have no outcome yet. The fields filled at closing
+    are leaks — close_value perfectly, and both are blank on every open deal — and out of time nothing else
+    predicts the outcome. The open deals are what a score is for: each gets one."""
+    settings = isolated_settings(tmp_path)
+    result = run_flat(settings, FlatExport(MAVEN_PIPELINE, "opportunity_id", "deal_stage", "maven",
+                                           created_at_column="engage_date", open_labels=("Engaging", "Prospecting")))
+    assert (result.rows_used, result.rows_open, result.rows_rejected) == (6_711, 2_089, 0)
     assert {"close_value", "close_date"} <= set(result.excluded) and not result.warned
-    assert "near-perfect" in result.audit.set_index("column_name").flagged_reason["close_value"]
+    reasons = result.audit.set_index("column_name").flagged_reason
+    assert "near-perfect" in reasons["close_value"]
+    assert "filled only once the outcome is known (on 0% of the open rows, 100% of the closed ones)" in reasons["close_date"]
     assert result.metrics[result.winner]["roc_auc"] < 0.58
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        scored = dict(con.execute("select is_open, count(*) from scores.flat_maven_scores group by 1").fetchall())
+        mart = con.execute("select count(*), count(label) from marts.fct_flat_maven").fetchall()[0]
+    assert scored == {False: 6_711, True: 2_089} and mart == (8_800, 6_711)

@@ -105,6 +105,21 @@ def test_a_declared_after_outcome_column_is_never_used_and_names_still_count(tmp
                                                                 drop_columns=("nope",)))
 
 
+def test_a_field_filled_only_once_the_outcome_is_known_is_excluded(tmp_path):
+    """Open rows (no outcome yet) show it: a field blank on every open row and filled on the closed ones is
+    written at closing, whatever it looks like on the closed rows alone (here it is filled for both classes)."""
+    frame, y, rng = _honest(2)
+    state = np.where(rng.random(N) < 0.25, "open", np.where(y == 1, "yes", "no"))
+    frame["closing_note"] = np.where(state == "open", None, rng.choice(["call done", "emailed", "met"], N))
+    frame.assign(outcome=state).to_csv(tmp_path / "f.csv", index=False)
+    result = run_flat(isolated_settings(tmp_path), FlatExport(tmp_path / "f.csv", "lead_ref", "outcome", "o",
+                                                              open_labels=("open",)))
+    report = result.audit.set_index("column_name")
+    assert result.rows_open == (state == "open").sum() and "closing_note" in result.excluded
+    assert "filled only once the outcome is known" in report.at["closing_note", "flagged_reason"]
+    assert report.drop(index="closing_note").level.isna().all()
+
+
 def test_one_class_values_need_evidence_not_just_purity():
     """A value seen only with one class is a leak when the base rate says the other class should have shown up
     many times; a rare or merely strong value is not."""
