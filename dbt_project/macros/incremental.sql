@@ -2,7 +2,7 @@
   Incremental runs of the lead models. Every feature row is computable at its as-of time from rows that had
   been loaded by then, so rows already built never change when newer data arrives; an incremental run only
   adds what is new. It relies on one property of the raw data: appended rows carry load times (_loaded_at)
-  later than everything the previous build saw (scorehouse/incremental.py checks this before a run; a
+  later than everything the previous build saw (ingest/incremental.py checks this before a run; a
   backfill with older load times needs a full refresh).
 
   These macros return SQL literals computed from the existing table, or none on a full build.

@@ -1,6 +1,6 @@
 {#-
   Reject rules for staging. The contract itself (each raw table's key and required columns) is generated
-  from scorehouse/contract.py into source_contract.sql. Staging models keep rows with no reject reason;
+  from core/contract.py into source_contract.sql. Staging models keep rows with no reject reason;
   stg_rejected_rows keeps the others with the reason.
 -#}
 {% macro reject_reason(table_name) -%}

@@ -1,4 +1,4 @@
-{#- A lead source: it only grows by rows loaded later (scorehouse/incremental.py checks), so runs append. -#}
+{#- A lead source: it only grows by rows loaded later (ingest/incremental.py checks), so runs append. -#}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
 with checked as (
     {{ checked_source('marketing_touches') }}
