@@ -10,6 +10,10 @@ rows read = rows loaded + rows rejected. Re-loading the same file adds nothing. 
     date_format: "%d/%m/%Y %H:%M"   # default: ISO 8601 and a few common forms
     columns: {Lead ID: lead_id, Created: created_at}
     values: {lead_source: {"Google Ads": Paid Search}}
+    known_at: {budget_status: after_outcome}   # when a field is known: at_creation, after_contact, after_outcome
+
+A field declared known only after the outcome never reaches a contract column, so no feature can read it: its
+values are kept in `_extra` (JSON) and the declaration is recorded in `raw._load_log.known_at`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +40,7 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 FUTURE_TOLERANCE_HOURS = 24
+KNOWN_AT = ("at_creation", "after_contact", "after_outcome")
 
 LOG_DDL = """
 create schema if not exists raw;
@@ -46,6 +52,7 @@ create table if not exists raw._load_rejects (
     load_id varchar, source_table varchar, source_file varchar, line bigint, field varchar, value varchar,
     reason varchar, raw_line varchar
 );
+alter table raw._load_log add column if not exists known_at varchar;
 """
 
 
@@ -187,11 +194,15 @@ def _map_columns(con: Connection, path: Path, source: SourceTable, mapping: dict
     if missing:
         raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} for {source.name} "
                         f"(columns found: {', '.join(file_columns)}); map them with --mapping")
-    extra = [c for c in file_columns if target_of[c] not in contract_names]
+    after_outcome = _after_outcome(path, source, mapping, present)
+    extra = [c for c in file_columns if target_of[c] not in contract_names or target_of[c] in after_outcome]
     if extra:
-        report.warnings.append(f"kept in _extra (not in the contract): {', '.join(extra)}")
-    select = [f"{_ident(src)} as {_ident(dst)}" for src, dst in target_of.items() if dst in contract_names]
-    select += [f"cast(null as varchar) as {_ident(c.name)}" for c in source.columns if c.name not in present]
+        report.warnings.append(f"kept in _extra (not in the contract, or known only after the outcome): "
+                               f"{', '.join(extra)}")
+    select = [f"{_ident(src)} as {_ident(dst)}" for src, dst in target_of.items()
+              if dst in contract_names and dst not in after_outcome]
+    select += [f"cast(null as varchar) as {_ident(c.name)}" for c in source.columns
+               if c.name not in present or c.name in after_outcome]
     extra_json = ("to_json(struct_pack(" + ", ".join(f"{_ident(_normalise(c))} := {_ident(c)}" for c in extra) + "))"
                   if extra else "cast(null as varchar)")
     con.execute(f"create or replace temp table mapped as select {', '.join(select)}, {extra_json} as _extra, "
@@ -200,6 +211,25 @@ def _map_columns(con: Connection, path: Path, source: SourceTable, mapping: dict
         for old, new in values.items():
             con.execute(f"update mapped set {_ident(column)} = ? where trim({_ident(column)}) = ?", [str(new), str(old)])
     return present
+
+
+def _after_outcome(path: Path, source: SourceTable, mapping: dict, present: set[str]) -> set[str]:
+    """The contract fields the mapping declares known only after the outcome (checked: known fields, known words,
+    and no required field, which a row cannot do without)."""
+    known_at = mapping.get("known_at") or {}
+    if not isinstance(known_at, dict):
+        raise LoadError(f"{path}: the mapping's known_at must map field names to one of {', '.join(KNOWN_AT)}")
+    for name, when in known_at.items():
+        if name not in {c.name for c in source.columns}:
+            raise LoadError(f"{path}: the mapping's known_at names {name!r}, which is not a field of {source.name}")
+        if when not in KNOWN_AT:
+            raise LoadError(f"{path}: the mapping says {name!r} is known {when!r}; use one of {', '.join(KNOWN_AT)}")
+    after = {name for name, when in known_at.items() if when == "after_outcome" and name in present}
+    required = sorted(after & set(source.required))
+    if required:
+        raise LoadError(f"{path}: {', '.join(required)} is required by {source.name} and cannot be known only after "
+                        "the outcome")
+    return after
 
 
 def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bool) -> list[tuple[str, str, str]]:
@@ -231,11 +261,20 @@ def _check_rows(con: Connection, source: SourceTable, parsed: dict[str, str], lo
                 f"where _reason is null and {source.key} in (select {source.key} from raw.{source.name})")
 
 
-def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], report: LoadReport, load_id: str,
-             digest: str, now: datetime) -> None:
+@dataclass(frozen=True)
+class _FileLoad:
+    """One file's entry in raw._load_log."""
+
+    load_id: str
+    sha256: str
+    loaded_at: datetime
+    known_at: dict | None  # the mapping's declarations of when fields are known
+
+
+def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], report: LoadReport, entry: _FileLoad) -> None:
     """Good rows into raw.<source>, the others into raw._load_rejects, the file into raw._load_log: all in one
     transaction, and only when rows read = rows loaded + rows rejected."""
-    path, name = str(report.file), source.name
+    path, name, load_id = str(report.file), source.name, entry.load_id
     typed = ", ".join(f"{parsed[c.name]} as {_ident(c.name)}" for c in source.columns)
     value_of = "case _field " + " ".join(
         f"when {_quote(c.name)} then cast({_ident(c.name)} as varchar)" for c in source.columns) + " end"
@@ -253,8 +292,10 @@ def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], repor
         if not report.reconciles:
             raise LoadError(f"{path}: {report.rows_read} rows read but {report.rows_loaded} loaded + "
                             f"{report.rows_rejected} rejected; nothing was written")
-        con.execute("insert into raw._load_log values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [load_id, name, path, digest, now, report.rows_read, report.rows_loaded, report.rows_rejected])
+        con.execute("insert into raw._load_log (load_id, source_table, source_file, file_sha256, loaded_at, rows_read, "
+                    "rows_loaded, rows_rejected, known_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [load_id, name, path, entry.sha256, entry.loaded_at, report.rows_read, report.rows_loaded,
+                     report.rows_rejected, json.dumps(entry.known_at) if entry.known_at else None])
 
 
 def _checked_file(source_name: str, path: Path) -> SourceTable:
@@ -296,7 +337,7 @@ def load_file(con: Connection, source_name: str, path: Path, mapping_path: Path 
     if not loaded_at_given:
         parsed["_loaded_at"] = f"timestamp {_quote(str(now))}"
     _check_rows(con, source, parsed, loaded_at_given)
-    _publish(con, source, parsed, report, load_id, digest, now)
+    _publish(con, source, parsed, report, _FileLoad(load_id, digest, now, mapping.get("known_at")))
     for reason_text, count in con.execute(
         "select reason, count(*) from raw._load_rejects where load_id = ? group by 1 order by 2 desc", [load_id]
     ).fetchall():

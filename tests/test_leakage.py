@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.dataset import load_labelled_sample
+from ml.dataset import load_labelled, load_labelled_sample
 from ml.features import LEAD_CONVERSION
 from ml.flat import FlatExport, run_flat
 from ml.leakage import EXCLUDED, WARNED, audit, decide, warn_dominant
 from ml.train import _quick_auc
+from simulator import SimulationConfig, simulate
 from tests.conftest import isolated_settings, read
+from tests.time_harness import build_feature_mart, land
 
 N = 3_000
 
@@ -170,3 +172,30 @@ def test_the_simulators_marts_exclude_nothing_and_warn_only_where_expected(pipel
                               "where model_name in ('lead_conversion', 'customer_churn') and level is not null").fetchall()
     assert rows.get("lead_conversion", 0) > 40 and rows.get("customer_churn", 0) > 15
     assert all(level == WARNED and (model, column) in EXPECTED_WARNINGS for model, column, level in flagged), flagged
+
+
+def test_a_history_table_with_post_outcome_rows_stamped_early_is_caught(tmp_path):
+    """The mart path builds every feature as of its date, so a history row set after the outcome can only leak
+    when the export stamps it too early. Plant that: every converted lead's closing call (decision maker reached,
+    budget confirmed), stamped an hour after the lead was created. The features it feeds are excluded."""
+    raw = tmp_path / "raw"
+    simulate(SimulationConfig(leads=1_500, seed=23, chunk_size=1_500), raw)
+    with duckdb.connect() as con:
+        planted = con.execute(f"""
+            select 'PLANT' || l.lead_id as activity_id, l.lead_id, 'Call' as activity_type,
+                   true as decision_maker_reached, 'Confirmed' as budget_status,
+                   l.created_at + interval 1 hour as occurred_at, l.created_at + interval 2 hour as _loaded_at
+            from read_parquet('{raw}/crm_leads/*.parquet') l
+            where l.lead_id in (select lead_id from read_parquet('{raw}/crm_lead_status_history/*.parquet')
+                                where lower(trim(status)) = 'converted')""").df()
+    settings = isolated_settings(tmp_path)
+    land(settings, raw, extra_rows={"crm_activities": planted})
+    build_feature_mart(settings)
+    spec = replace(LEAD_CONVERSION, value_sql=None)  # only the feature mart is built here
+    frame = read(settings, load_labelled, spec).frame()
+    y = frame[spec.label].astype(int).to_numpy()
+    report = decide(warn_dominant(audit(frame, y, list(spec.features), check_names=False),
+                                  _quick_auc(settings, spec, frame)), set(), set()).set_index("column_name")
+    for column in ("budget_status", "has_reached_decision_maker"):
+        assert report.at[column, "level"] == EXCLUDED and "occurs almost only with label 0" in \
+            report.at[column, "flagged_reason"], report.at[column, "flagged_reason"]

@@ -205,3 +205,25 @@ def test_quoted_line_breaks_and_delimiters_inside_fields_load_and_reconcile(tmp_
     rejects = _rejects(settings, path)
     assert [(line, field) for line, field, _ in rejects] == [(4, "created_at"), (6, "")]
     assert "as timestamp" in rejects[0][2] and "TOO MANY COLUMNS" in rejects[1][2]
+
+
+def test_a_field_declared_known_after_the_outcome_never_reaches_its_column(tmp_path):
+    """known_at: after_outcome keeps the field's values in _extra, out of the contract column every feature reads,
+    and records the declaration; a wrong declaration is a clear error naming the file."""
+    settings = isolated_settings(tmp_path)
+    path = _write(tmp_path / "acts.csv", "\n".join([ACTIVITY_HEADER, GOOD.format(n=1), GOOD.format(n=2)]) + "\n")
+    mapping = _write(tmp_path / "map.yml", "known_at: {budget_status: after_outcome, activity_type: at_creation}\n")
+    report = load_file(settings, "crm_activities", path, mapping)
+    assert (report.rows_loaded, report.rows_rejected) == (2, 0)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rows = con.execute("select budget_status, activity_type, _extra from raw.crm_activities order by 1").fetchall()
+        logged = con.execute("select known_at from raw._load_log").fetchall()[0][0]
+    assert all(budget is None and kind == "Call" and '"budget_status":"Confirmed"' in extra.replace(" ", "")
+               for budget, kind, extra in rows)
+    assert "after_outcome" in logged
+    for text, message in (("known_at: {budget: after_outcome}\n", "'budget', which is not a field of crm_activities"),
+                          ("known_at: {budget_status: later}\n", "known 'later'; use one of"),
+                          ("known_at: {lead_id: after_outcome}\n", "lead_id is required")):
+        with pytest.raises(LoadError, match=message):
+            load_file(settings, "crm_activities", _write(tmp_path / "other.csv", ACTIVITY_HEADER + "\n" + GOOD.format(n=5)
+                                                         + "\n"), _write(tmp_path / "bad.yml", text))
