@@ -264,6 +264,8 @@ def _cv_auc(settings: Settings, name: str, frame: pd.DataFrame, y: np.ndarray) -
     candidate = next(c for c in CANDIDATES if c.name == "logistic_l1")
 
     def auc(columns: list[str]) -> float:
+        if np.bincount(labels, minlength=2).min() < 3:  # too few of a class for three folds: no figure
+            return float("nan")
         spec = _spec(name, sample, columns)
         p = np.zeros(len(sample))
         for train, held in StratifiedKFold(3, shuffle=True, random_state=settings.random_seed).split(sample, labels):

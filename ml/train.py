@@ -114,13 +114,15 @@ def _quick_auc(settings: Settings, spec: ModelSpec, fit: pd.DataFrame) -> Callab
     train, held = rows.iloc[:cut], rows.iloc[cut:]
     baseline = next(c for c in CANDIDATES if c.name == BASELINE)
 
+    both_classes = train[spec.label].nunique() == 2 and held[spec.label].nunique() == 2
+
     def auc(columns: list[str]) -> float:
+        if not both_classes:  # too few positives early or late to measure anything: no figure, no warning
+            return float("nan")
         narrowed = spec.restricted_to(set(columns))
         model = fit_weighted(make_pipeline_for(baseline, baseline.grid[-1], narrowed, settings.random_seed,
                                                settings.duckdb_threads), train, narrowed)
-        y = held[spec.label].astype(int)
-        return float(roc_auc_score(y, model.predict_proba(held[list(narrowed.features)])[:, 1])) \
-            if y.nunique() == 2 else float("nan")
+        return float(roc_auc_score(held[spec.label].astype(int), model.predict_proba(held[list(narrowed.features)])[:, 1]))
     return auc
 
 

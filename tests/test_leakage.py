@@ -199,3 +199,19 @@ def test_a_history_table_with_post_outcome_rows_stamped_early_is_caught(tmp_path
     for column in ("budget_status", "has_reached_decision_maker"):
         assert report.at[column, "level"] == EXCLUDED and "occurs almost only with label 0" in \
             report.at[column, "flagged_reason"], report.at[column, "flagged_reason"]
+
+
+def test_the_quick_model_gives_no_figure_when_a_period_has_one_class(tmp_path):
+    """Sparse early conversions must not crash the audit: without both classes on each side of its time cut the
+    quick model measures nothing, and nothing is warned about on its account."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"as_of_date": pd.date_range("2025-01-01", periods=400, freq="D"),
+                          "visits": rng.poisson(3, 400).astype(float), "pages": rng.poisson(5, 400).astype(float)})
+    frame["label"] = (np.arange(400) >= 380).astype(int)  # every positive is late
+    spec = replace(LEAD_CONVERSION, numeric=("visits", "pages"), categorical=(), boolean=(), target_encoded=(),
+                   reason_groups=(), label="label")
+    settings = isolated_settings(tmp_path)
+    quick = _quick_auc(settings, spec, frame)
+    assert np.isnan(quick(["visits", "pages"]))
+    report = warn_dominant(audit(frame, frame.label.to_numpy(), ["visits", "pages"], check_names=False), quick)
+    assert report.level.isna().all()
