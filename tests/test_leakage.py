@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.dataset import load_labelled, load_labelled_sample
+from ml.dataset import load_labelled
 from ml.features import LEAD_CONVERSION
 from ml.flat import FlatExport, run_flat
 from ml.leakage import EXCLUDED, WARNED, audit, decide, warn_dominant
@@ -142,7 +142,8 @@ def test_a_planted_leak_in_the_simulated_lead_mart_is_caught(pipeline_run, kind,
     must stay unflagged), through the training audit's quick out-of-time model."""
     settings, _ = pipeline_run
     spec = LEAD_CONVERSION
-    rows = read(settings, load_labelled_sample, spec, N).sort_values(spec.date_column).reset_index(drop=True)
+    # every labelled row, in date order (a sample would differ from run to run: DuckDB samples in parallel)
+    rows = read(settings, load_labelled, replace(spec, value_sql=None)).frame()
     y = rows[spec.label].astype(int).to_numpy()
     rows["planted"] = _plant(kind, y, np.random.default_rng(5)).to_numpy()
     role = "categorical" if kind == "positives_only" else "numeric"
