@@ -101,14 +101,12 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _cv_predictions(candidate_name: str, spec: ModelSpec, frame: pd.DataFrame, y: np.ndarray, seed: int,
-                    threads: int) -> np.ndarray:
-    candidate = next(c for c in CANDIDATES if c.name == candidate_name)
+def _cv_predictions(candidate_name: str, spec: ModelSpec, frame: pd.DataFrame, y: np.ndarray,
+                    settings: Settings) -> np.ndarray:
+    """Out-of-fold probabilities: every row scored by a model fitted, like the final one, without it."""
     out = np.zeros(len(frame))
-    for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(frame, y):
-        pipeline = make_pipeline_for(candidate, candidate.grid[-1], spec, seed, threads)
-        pipeline.fit(frame.iloc[train][list(spec.features)], y[train],
-                     model__sample_weight=compute_sample_weight("balanced", y[train]))
+    for train, held in StratifiedKFold(5, shuffle=True, random_state=settings.random_seed).split(frame, y):
+        pipeline = _fit_candidate(candidate_name, spec, frame.iloc[train], y[train], settings)
         out[held] = pipeline.predict_proba(frame.iloc[held][list(spec.features)])[:, 1]
     return out
 
@@ -227,7 +225,7 @@ def _evaluate(settings: Settings, rows: _Rows, spec: ModelSpec, result: FlatResu
             pipeline = _fit_candidate(candidate, spec, data[train], y[train], settings)
             p, truth = pipeline.predict_proba(data[test][list(spec.features)])[:, 1], y[test]
         else:
-            p, truth = _cv_predictions(candidate, spec, data, y, settings.random_seed, settings.duckdb_threads), y
+            p, truth = _cv_predictions(candidate, spec, data, y, settings), y
         predictions[candidate] = p
         result.metrics[candidate] = {"roc_auc": float(roc_auc_score(truth, p)),
                                      "pr_auc": float(average_precision_score(truth, p))}
@@ -311,8 +309,7 @@ def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], N
     predictions = _evaluate(settings, rows, spec, result, say)
     result.winner = max(result.metrics, key=lambda k: result.metrics[k]["pr_auc"])
     if excluded and not rows.created_col:  # what the flagged columns would have added: the size of the leak
-        p = _cv_predictions(result.winner, _spec(export.name, rows.data, candidates), rows.data, rows.y,
-                            settings.random_seed, settings.duckdb_threads)
+        p = _cv_predictions(result.winner, _spec(export.name, rows.data, candidates), rows.data, rows.y, settings)
         result.metrics_with_flagged = {"roc_auc": float(roc_auc_score(rows.y, p)),
                                        "pr_auc": float(average_precision_score(rows.y, p))}
 

@@ -8,7 +8,7 @@ gone while pandas holds the data), once to evaluate against an optional ground t
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -42,7 +42,6 @@ SELECTION_RULE = (
     "a candidate must beat the logistic baseline's PR-AUC in every rolling out-of-time fold; among those and the "
     "baseline, the highest mean fold PR-AUC wins (within 0.005: the highest mean ROC-AUC)"
 )
-PROMOTION_RULE = "a new model replaces the active one only if its test PR-AUC beats the active model's on the same rows"
 
 # An optional evaluation hook: the best possible probability for the test rows (e.g. a simulator's ground
 # truth), given the open warehouse, the entity key, the rows and the horizon; None when there is none.
@@ -83,9 +82,16 @@ class Periods:
     frame: pd.DataFrame
     split: TimeSplit
     horizon: int
+    _parts: dict = field(default_factory=dict, repr=False)
 
     def part(self, name: str) -> pd.DataFrame:
-        return self.frame[getattr(self.split, name)]
+        """The rows of one period, selected once (each selection copies the rows)."""
+        if name not in self._parts:
+            self._parts[name] = self.frame[getattr(self.split, name)]
+        return self._parts[name]
+
+    def rows(self, name: str) -> int:
+        return int(getattr(self.split, name).sum())
 
     def development(self, spec: ModelSpec) -> pd.DataFrame:
         """Every row whose label window ends before the test period: where candidates are compared."""
@@ -176,7 +182,7 @@ def _select_and_fit(settings: Settings, spec: ModelSpec, periods: Periods, say) 
     by_name = {r.name: r for r in results}
     fit, validation = periods.part("fit"), periods.part("validation")
     say(f"winner {winner.name}; fitting on {len(fit):,} rows, calibrating on {len(validation):,}, "
-        f"testing on {len(periods.part('test')):,}")
+        f"testing on {periods.rows('test'):,}")
     models = {winner.name: _calibrated_fit(winner.name, winner.params, spec, fit, validation, settings)}
     if BASELINE in by_name and BASELINE != winner.name:
         models[BASELINE] = _calibrated_fit(BASELINE, by_name[BASELINE].params, spec, fit, validation, settings)
@@ -318,8 +324,8 @@ class Trained:
         return {
             "algorithm": self.selection.winner.name, "trained_at": self.trained_at, "horizon_days": self.periods.horizon,
             **{k: (v or None) for k, v in periods.items()},
-            "fit_rows": len(self.periods.part("fit")), "validation_rows": len(self.periods.part("validation")),
-            "test_rows": len(self.periods.part("test")),
+            "fit_rows": self.periods.rows("fit"), "validation_rows": self.periods.rows("validation"),
+            "test_rows": self.periods.rows("test"),
             "test_roc_auc": ev.winner_metrics["roc_auc"], "test_pr_auc": ev.winner_metrics["pr_auc"],
             "test_brier": ev.winner_metrics["brier"], "baseline_test_roc_auc": ev.baseline_metrics["roc_auc"],
             "ground_truth_test_roc_auc": self.truth_metrics["roc_auc"] if self.truth_metrics else None,

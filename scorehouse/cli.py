@@ -76,10 +76,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings().with_overrides(**overrides)
 
 
-def _spec(name: str):
-    return MODELS[name]
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve() if args.out else _settings(args).raw_dir
     rows = simulate(SimulationConfig(leads=args.leads, seed=args.seed, conversion_offset=args.conversion_offset), out,
@@ -122,13 +118,13 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    train_model(_settings(args), _spec(args.model), progress=print, truth=truth_for_rows)
+    train_model(_settings(args), MODELS[args.model], progress=print, truth=truth_for_rows)
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    spec = _spec(args.model)
+    spec = MODELS[args.model]
     rows = score_model(settings, spec, progress=print)
     build_reports(settings)
     print(f"wrote {rows:,} rows to scores.{spec.score_table} (history in scores.{spec.history_table})")
@@ -207,7 +203,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     with connect(_settings(args), read_only=True) as con:
-        path = active_report(con, _spec(args.model).name)
+        path = active_report(con, MODELS[args.model].name)
     if not path.exists():
         raise FileNotFoundError(f"report {path} listed in ml.model_registry is missing")
     print(path)
