@@ -55,6 +55,11 @@ SOURCES: tuple[SourceTable, ...] = (
         _c("owner_id", "varchar", False, "Owning sales rep."),
         _c("status", "varchar", False, "Status at export time; never used as a feature (history is)."),
         _c("created_at", "timestamp", True, "When the lead was created."),
+        _c("converted_at", "timestamp", False, "When the lead converted, for exports without a status history (the "
+                                               "loader derives the status change; never a feature)."),
+        _c("is_converted", "boolean", False, "Converted at export time; true needs converted_at."),
+        _c("disqualified_at", "timestamp", False, "When the lead was closed without converting (derived like "
+                                                  "converted_at; never a feature)."),
         LOADED,
     ), feeds_lead_models=True),
     SourceTable("crm_lead_status_history", "status_change_id", "changed_at", "Every lead status change.", (

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.config import Settings, dbt_project_vars
+from core.contract import BY_NAME
 from core.contract import LEAD_FEATURE_SOURCES as LEAD_SOURCES
 from core.warehouse import Connection, files_sql, row_count, table_exists, transaction
 from ingest.topics import model_path
@@ -85,13 +86,15 @@ def _append_folder(con: Connection, folder: Path, latest) -> int:
         if stale:
             raise IncrementalError(f"{folder}: {stale:,} rows have _loaded_at at or before the lead "
                                    f"sources' latest load ({latest}); nothing was appended")
-    columns = [r[0] for r in con.execute(f"describe select * from raw.{table}").fetchall()]
+    # The columns both sides have; the contract's required ones must be among them (optional and lineage
+    # columns a file lacks stay empty).
+    table_columns = [r[0] for r in con.execute(f"describe select * from raw.{table}").fetchall()]
     present = {r[0] for r in con.execute(f"describe select * from {files}").fetchall()}
-    missing = [c for c in columns if c not in present]
+    missing = [c for c in BY_NAME[table].required if c not in present] if table in BY_NAME else []
     if missing:
         raise IncrementalError(f"{folder}: missing columns of raw.{table}: {', '.join(missing)}; "
                                "nothing was appended")
-    quoted = ", ".join(f'"{c}"' for c in columns)
+    quoted = ", ".join(f'"{c}"' for c in table_columns if c in present)
     before = row_count(con, f"raw.{table}")
     con.execute(f"insert into raw.{table} ({quoted}) select {quoted} from {files}")
     return row_count(con, f"raw.{table}") - before

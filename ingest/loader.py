@@ -2,18 +2,14 @@
 
 Every input row ends up either in `raw.<source>` or in `raw._load_rejects` with the file, line, field and
 reason; `raw._load_log` records each file once (by content hash) with its reconciliation:
-rows read = rows loaded + rows rejected. Re-loading the same file adds nothing. A mapping file
-(YAML) renames your columns and values to the contract's and sets the CSV dialect:
-
-    delimiter: ";"            # default: detected from the header line
-    encoding: latin-1         # default: utf-8
-    date_format: "%d/%m/%Y %H:%M"   # default: ISO 8601 and a few common forms
-    columns: {Lead ID: lead_id, Created: created_at}
-    values: {lead_source: {"Google Ads": Paid Search}}
-    known_at: {budget_status: after_outcome}   # when a field is known: at_creation, after_contact, after_outcome
+rows read = rows loaded + rows rejected. Re-loading the same file adds nothing; `unload_file` takes a file's rows
+out again. A mapping file (ingest/mapping.py) maps an export's columns onto the contract.
 
 A field declared known only after the outcome never reaches a contract column, so no feature can read it: its
 values are kept in `_extra` (JSON) and the declaration is recorded in `raw._load_log.known_at`.
+
+A lead export that carries its own outcome (`converted_at`, `disqualified_at`) also yields the status changes
+those fields imply, in raw.crm_lead_status_history, each loaded no earlier than it happened.
 """
 
 from __future__ import annotations
@@ -27,12 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
-import yaml
 
+from core.config import dbt_project_vars
 from core.contract import BY_NAME, SourceTable
 from core.warehouse import Connection, transaction
+from ingest.mapping import LoadError, Mapping, MappingError, check_against, normalise, read_mapping
 
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
              "utf-16": "utf-16"}
@@ -40,7 +38,18 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 FUTURE_TOLERANCE_HOURS = 24
-KNOWN_AT = ("at_creation", "after_contact", "after_outcome")
+
+
+def _lead_outcomes() -> dict[str, str]:
+    """crm_leads field -> the status change it implies: the conversion status and the first other closing status
+    (dbt vars conversion_lead_status and terminal_lead_statuses)."""
+    variables = dbt_project_vars()
+    conversion = str(variables["conversion_lead_status"])
+    closing = next(str(s) for s in variables["terminal_lead_statuses"] if str(s) != conversion)
+    return {"converted_at": conversion, "disqualified_at": closing}
+
+
+LEAD_OUTCOMES = _lead_outcomes()
 
 LOG_DDL = """
 create schema if not exists raw;
@@ -53,11 +62,11 @@ create table if not exists raw._load_rejects (
     reason varchar, raw_line varchar
 );
 alter table raw._load_log add column if not exists known_at varchar;
+alter table raw._load_log add column if not exists historical varchar;
 """
 
 
-class LoadError(ValueError):
-    """A file that cannot be loaded at all (nothing is written)."""
+LINEAGE = ("_source_file varchar", "_source_line bigint", "_extra varchar", "_load_id varchar")
 
 
 @dataclass
@@ -70,16 +79,11 @@ class LoadReport:
     already_loaded: bool = False
     warnings: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    derived_status_changes: int = 0
 
     @property
     def reconciles(self) -> bool:
         return self.rows_read == self.rows_loaded + self.rows_rejected
-
-
-def _normalise(name: str) -> str:
-    """'Lead ID ' -> 'lead_id'; a leading underscore (as in _loaded_at) is kept."""
-    text = re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
-    return "_" + text if name.strip().startswith("_") else text
 
 
 def _quote(text: str) -> str:
@@ -107,21 +111,24 @@ def _parse_expression(column: str, type_: str, date_format: str | None) -> str:
     return f"cast({expression} as date)" if type_ == "date" else expression
 
 
-def _table_ddl(source: SourceTable) -> str:
+def raw_table_ddl(source: SourceTable) -> str:
+    """raw.<source> with the contract's columns and the loader's lineage columns (those a landed table lacks are
+    added, empty)."""
     columns = ", ".join(f"{_ident(c.name)} {c.type}" for c in source.columns)
-    lineage = ("_source_file varchar", "_source_line bigint", "_extra varchar")
-    return (f"create table if not exists raw.{source.name} ({columns}, {', '.join(lineage)});"
-            + "".join(f"alter table raw.{source.name} add column if not exists {c};" for c in lineage))
+    added = [f"{_ident(c.name)} {c.type}" for c in source.columns] + list(LINEAGE)
+    return (f"create schema if not exists raw; create table if not exists raw.{source.name} ({columns}, "
+            f"{', '.join(LINEAGE)});"
+            + "".join(f"alter table raw.{source.name} add column if not exists {c};" for c in added))
 
 
-def _csv_dialect(path: Path, mapping: dict) -> tuple[str, str]:
+def _csv_dialect(path: Path, mapping: Mapping) -> tuple[str, str]:
     """(delimiter, encoding) of a CSV file: the mapping's, else the delimiter the standard library's sniffer
     finds in the header line among , ; tab and |."""
-    encoding = ENCODINGS.get(str(mapping.get("encoding", "utf-8")).lower().replace("_", "-"))
+    encoding = ENCODINGS.get(mapping.encoding.lower().replace("_", "-"))
     if encoding is None:
-        raise LoadError(f"{path}: encoding {mapping['encoding']!r} is not supported (utf-8, latin-1, utf-16)")
-    if mapping.get("delimiter"):
-        return str(mapping["delimiter"]), encoding
+        raise LoadError(f"{path}: encoding {mapping.encoding!r} is not supported (utf-8, latin-1, utf-16)")
+    if mapping.delimiter:
+        return mapping.delimiter, encoding
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
         header = handle.readline()
     try:
@@ -139,7 +146,7 @@ def _csv_records(path: Path, delimiter: str, encoding: str) -> int:
     return max(0, sum(1 for record in reader if record) - 1)
 
 
-def _stage_csv(con: Connection, path: Path, mapping: dict) -> int:
+def _stage_csv(con: Connection, path: Path, mapping: Mapping) -> int:
     """DuckDB's CSV reader into temp tables `incoming` (the good rows, with their record number `_line`) and
     `file_rejects` (one row per record the reader refused); returns the records in the file."""
     delimiter, encoding = _csv_dialect(path, mapping)
@@ -177,54 +184,106 @@ def _stage_parquet(con: Connection, path: Path) -> int:
     return int(con.execute(f"select count(*) from read_parquet({_quote(str(path))})").fetchall()[0][0])
 
 
-def _map_columns(con: Connection, path: Path, source: SourceTable, mapping: dict, report: LoadReport) -> set[str]:
-    """Temp table `mapped`: the file's columns renamed onto the contract (others kept as JSON in `_extra`) and
-    its values mapped; returns the contract columns the file has."""
+def _explicit_fields(con: Connection, path: Path, mapping: Mapping, file_columns: list[str]) -> dict[str, tuple[str, str]]:
+    """field -> (SQL giving its text, what set it) for the mapping's renames, expressions and constants."""
+    assigned: dict[str, tuple[str, str]] = {}
+
+    def assign(name: str, sql: str, origin: str) -> None:
+        if name in assigned:
+            raise MappingError(f"{path}: {origin} and {assigned[name][1]} both set {name!r}; keep one")
+        assigned[name] = (sql, origin)
+
+    for column, targets in mapping.columns.items():
+        if column not in file_columns:
+            continue
+        for target in targets:
+            assign(target, _ident(column), f"column {column!r}")
+    for name, expression in mapping.fields.items():
+        assign(name, _checked_expression(con, path, name, expression), f"the expression for {name}")
+    for name, value in mapping.constants.items():
+        assign(name, _quote(value), f"the constant for {name}")
+    return assigned
+
+
+def _checked_expression(con: Connection, path: Path, name: str, expression: str) -> str:
+    """One SQL expression over the file's columns, as text; refused unless it is exactly one expression that runs."""
+    sql = f"cast(({expression}) as varchar)"
+    try:
+        statements = con.extract_statements(f"select {sql} from incoming")
+        if len(statements) != 1:
+            raise MappingError(f"{path}: fields: {name}: {expression!r} must be one SQL expression, not statements")
+        con.execute(f"select {sql} from incoming limit 0").fetchall()
+    except duckdb.Error as error:
+        raise MappingError(f"{path}: fields: {name}: the expression {expression!r} does not work on this file: "
+                           f"{str(error).splitlines()[0]}") from error
+    return sql
+
+
+def _map_columns(con: Connection, path: Path, source: SourceTable, mapping: Mapping, report: LoadReport) -> set[str]:
+    """Temp table `mapped`: the file's columns, expressions and constants mapped onto the contract (the file's
+    other columns kept as JSON in `_extra`) and its values mapped; returns the contract fields the file sets."""
     file_columns = [r[0] for r in con.execute("describe incoming").fetchall() if r[0] != "_line"]
-    renames = dict(mapping.get("columns") or {})
-    target_of: dict[str, str] = {}
-    for column in file_columns:
-        target = renames.get(column) or _normalise(column)
-        if target in target_of.values():
-            raise LoadError(f"{path}: two columns map to {target!r}")
-        target_of[column] = target
+    report.warnings += check_against(mapping, source, file_columns, str(path))
     contract_names = {c.name for c in source.columns}
-    present = set(target_of.values())
+    assigned = _explicit_fields(con, path, mapping, file_columns)
+    extra: list[str] = []
+    by_name: set[str] = set()
+    for column in file_columns:
+        if column in mapping.drop or column in mapping.columns:
+            continue
+        target = normalise(column)
+        if target in by_name:
+            raise LoadError(f"{path}: two columns map to {target!r}; rename or drop one in the mapping")
+        if target in contract_names and target not in assigned:  # matched by name (the mapping's own choice wins)
+            assigned[target] = (_ident(column), f"column {column!r}")
+            by_name.add(target)
+        else:
+            extra.append(column)
+    if mapping.historical:
+        if mapping.historical not in assigned:
+            raise MappingError(f"{path}: historical: the file sets no {mapping.historical!r} to take load times from")
+        if "_loaded_at" in assigned:
+            raise MappingError(f"{path}: historical: the file already sets _loaded_at ({assigned['_loaded_at'][1]})")
+        assigned["_loaded_at"] = (assigned[mapping.historical][0], f"historical: {mapping.historical}")
+    present = set(assigned)
     missing = [c for c in source.required if c not in present and c != "_loaded_at"]
     if missing:
         raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} for {source.name} "
                         f"(columns found: {', '.join(file_columns)}); map them with --mapping")
     after_outcome = _after_outcome(path, source, mapping, present)
-    extra = [c for c in file_columns if target_of[c] not in contract_names or target_of[c] in after_outcome]
-    if extra:
+    kept_aside = extra + sorted(after_outcome)
+    if kept_aside:
         report.warnings.append(f"kept in _extra (not in the contract, or known only after the outcome): "
-                               f"{', '.join(extra)}")
-    select = [f"{_ident(src)} as {_ident(dst)}" for src, dst in target_of.items()
-              if dst in contract_names and dst not in after_outcome]
+                               f"{', '.join(kept_aside)}")
+    select = [f"{sql} as {_ident(name)}" for name, (sql, _) in assigned.items() if name not in after_outcome]
     select += [f"cast(null as varchar) as {_ident(c.name)}" for c in source.columns
                if c.name not in present or c.name in after_outcome]
-    extra_json = ("to_json(struct_pack(" + ", ".join(f"{_ident(_normalise(c))} := {_ident(c)}" for c in extra) + "))"
-                  if extra else "cast(null as varchar)")
+    pairs = [(normalise(c), _ident(c)) for c in extra] + [(n, assigned[n][0]) for n in sorted(after_outcome)]
+    keys = _unique_keys([k for k, _ in pairs])
+    extra_json = ("to_json(struct_pack(" + ", ".join(f"{_ident(k)} := {sql}" for k, (_, sql) in zip(keys, pairs))
+                  + "))" if pairs else "cast(null as varchar)")
     con.execute(f"create or replace temp table mapped as select {', '.join(select)}, {extra_json} as _extra, "
                 f"_line from incoming")
-    for column, values in (mapping.get("values") or {}).items():
+    for column, values in mapping.values.items():
         for old, new in values.items():
-            con.execute(f"update mapped set {_ident(column)} = ? where trim({_ident(column)}) = ?", [str(new), str(old)])
+            con.execute(f"update mapped set {_ident(column)} = ? where trim({_ident(column)}) = ?", [new, old])
     return present
 
 
-def _after_outcome(path: Path, source: SourceTable, mapping: dict, present: set[str]) -> set[str]:
-    """The contract fields the mapping declares known only after the outcome (checked: known fields, known words,
-    and no required field, which a row cannot do without)."""
-    known_at = mapping.get("known_at") or {}
-    if not isinstance(known_at, dict):
-        raise LoadError(f"{path}: the mapping's known_at must map field names to one of {', '.join(KNOWN_AT)}")
-    for name, when in known_at.items():
-        if name not in {c.name for c in source.columns}:
-            raise LoadError(f"{path}: the mapping's known_at names {name!r}, which is not a field of {source.name}")
-        if when not in KNOWN_AT:
-            raise LoadError(f"{path}: the mapping says {name!r} is known {when!r}; use one of {', '.join(KNOWN_AT)}")
-    after = {name for name, when in known_at.items() if when == "after_outcome" and name in present}
+def _unique_keys(keys: list[str]) -> list[str]:
+    """JSON keys for _extra: two columns that normalise alike get a numbered suffix instead of clashing."""
+    seen: dict[str, int] = {}
+    out = []
+    for key in keys:
+        seen[key] = seen.get(key, 0) + 1
+        out.append(key if seen[key] == 1 else f"{key}_{seen[key]}")
+    return out
+
+
+def _after_outcome(path: Path, source: SourceTable, mapping: Mapping, present: set[str]) -> set[str]:
+    """The contract fields the mapping declares known only after the outcome (never a required field, which a row
+    cannot do without)."""
+    after = {name for name, when in mapping.known_at.items() if when == "after_outcome" and name in present}
     required = sorted(after & set(source.required))
     if required:
         raise LoadError(f"{path}: {', '.join(required)} is required by {source.name} and cannot be known only after "
@@ -232,7 +291,8 @@ def _after_outcome(path: Path, source: SourceTable, mapping: dict, present: set[
     return after
 
 
-def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bool) -> list[tuple[str, str, str]]:
+def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bool,
+                now: str) -> list[tuple[str, str, str]]:
     """(condition, field, reason) for each way a row can be unusable, in the order a row's first problem is named."""
     checks = []
     for c in source.columns:
@@ -247,12 +307,19 @@ def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bo
                    _quote(source.event_time), "'event time after the row was loaded (in the future)'"))
     checks.append((f"row_number() over (partition by {source.key} order by _line) > 1", _quote(source.key),
                    "'duplicate key within the file'"))
+    if source.name == "crm_leads":  # a lead that carries its own outcome: the outcome must be datable and past
+        checks.append((f"({parsed['is_converted']}) and ({parsed['converted_at']}) is null", "'converted_at'",
+                       "'is_converted is true but converted_at is empty: the conversion cannot be dated'"))
+        for name in LEAD_OUTCOMES:
+            checks.append((f"({parsed[name]}) > {now} + interval {FUTURE_TOLERANCE_HOURS} hour", _quote(name),
+                           f"'{name} is in the future'"))
     return checks
 
 
-def _check_rows(con: Connection, source: SourceTable, parsed: dict[str, str], loaded_at_given: bool) -> None:
+def _check_rows(con: Connection, source: SourceTable, parsed: dict[str, str], loaded_at_given: bool,
+                now: str) -> None:
     """Temp table `checked`: `mapped` with each row's first problem (`_reason`, `_field`; NULL when usable)."""
-    checks = _row_checks(source, parsed, loaded_at_given)
+    checks = _row_checks(source, parsed, loaded_at_given, now)
     reason = "case " + " ".join(f"when {cond} then {msg}" for cond, _, msg in checks) + " end"
     field_of = "case " + " ".join(f"when {cond} then {fld}" for cond, fld, _ in checks) + " end"
     con.execute(f"create or replace temp table checked as select *, {reason} as _reason, {field_of} as _field "
@@ -269,6 +336,7 @@ class _FileLoad:
     sha256: str
     loaded_at: datetime
     known_at: dict | None  # the mapping's declarations of when fields are known
+    historical: str | None  # the field each row's load time was taken from (a backfill), if any
 
 
 def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], report: LoadReport, entry: _FileLoad) -> None:
@@ -280,7 +348,7 @@ def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], repor
         f"when {_quote(c.name)} then cast({_ident(c.name)} as varchar)" for c in source.columns) + " end"
     with transaction(con):
         con.execute(f"insert into raw.{name} by name select {typed}, {_quote(path)} as _source_file, "
-                    f"_line as _source_line, _extra from checked where _reason is null")
+                    f"_line as _source_line, _extra, {_quote(load_id)} as _load_id from checked where _reason is null")
         con.execute("insert into raw._load_rejects select ?, ?, ?, line, field, null, error, raw_line from file_rejects",
                     [load_id, name, path])
         con.execute(f"insert into raw._load_rejects select ?, ?, ?, _line, _field, {value_of}, _reason, null "
@@ -292,10 +360,27 @@ def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], repor
         if not report.reconciles:
             raise LoadError(f"{path}: {report.rows_read} rows read but {report.rows_loaded} loaded + "
                             f"{report.rows_rejected} rejected; nothing was written")
+        if name == "crm_leads":
+            report.derived_status_changes = _derive_status_changes(con, load_id)
         con.execute("insert into raw._load_log (load_id, source_table, source_file, file_sha256, loaded_at, rows_read, "
-                    "rows_loaded, rows_rejected, known_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "rows_loaded, rows_rejected, known_at, historical) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [load_id, name, path, entry.sha256, entry.loaded_at, report.rows_read, report.rows_loaded,
-                     report.rows_rejected, json.dumps(entry.known_at) if entry.known_at else None])
+                     report.rows_rejected, json.dumps(entry.known_at) if entry.known_at else None, entry.historical])
+
+
+def _derive_status_changes(con: Connection, load_id: str) -> int:
+    """The status changes a lead export's own outcome fields imply, into raw.crm_lead_status_history: one per
+    dated outcome, never before the lead was created, and loaded no earlier than it happened (a current-state
+    export cannot have known an outcome before it occurred). Returns the rows written."""
+    con.execute(raw_table_ddl(BY_NAME["crm_lead_status_history"]))
+    before = int(con.execute("select count(*) from raw.crm_lead_status_history").fetchall()[0][0])
+    for name, status in LEAD_OUTCOMES.items():
+        con.execute(
+            "insert into raw.crm_lead_status_history by name select lead_id || ':' || ? as status_change_id, lead_id, "
+            f"? as status, greatest({name}, created_at) as changed_at, greatest(_loaded_at, {name}) as _loaded_at, "
+            "_source_file, _source_line, _load_id from raw.crm_leads where _load_id = ? and "
+            f"{name} is not null", [name, status, load_id])
+    return int(con.execute("select count(*) from raw.crm_lead_status_history").fetchall()[0][0]) - before
 
 
 def _checked_file(source_name: str, path: Path) -> SourceTable:
@@ -310,17 +395,19 @@ def _checked_file(source_name: str, path: Path) -> SourceTable:
     return BY_NAME[source_name]
 
 
-def load_file(con: Connection, source_name: str, path: Path, mapping_path: Path | None = None) -> LoadReport:
-    """Load one file into raw.<source_name>; raises LoadError when the file as a whole is unusable."""
+def load_file(con: Connection, source_name: str, path: Path, mapping_path: Path | None = None,
+              historical: str | None = None) -> LoadReport:
+    """Load one file into raw.<source_name>; raises LoadError (or MappingError) when the file as a whole is
+    unusable. `historical` names the time field that stands in for each row's load time (a backfill)."""
     path = Path(path)
     source = _checked_file(source_name, path)
-    mapping = (yaml.safe_load(mapping_path.read_text()) if mapping_path else None) or {}
+    mapping = read_mapping(mapping_path).with_historical(historical)
     report = LoadReport(source_name, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     load_id = f"{source_name}-{digest[:16]}"
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     con.execute(LOG_DDL)
-    con.execute(_table_ddl(source))
+    con.execute(raw_table_ddl(source))
     seen = con.execute(
         "select rows_read, rows_loaded, rows_rejected from raw._load_log where source_table = ? and file_sha256 = ?",
         [source_name, digest],
@@ -332,14 +419,60 @@ def load_file(con: Connection, source_name: str, path: Path, mapping_path: Path 
     is_parquet = path.suffix.lower() == ".parquet"
     report.rows_read = _stage_parquet(con, path) if is_parquet else _stage_csv(con, path, mapping)
     present = _map_columns(con, path, source, mapping, report)
-    parsed = {c.name: _parse_expression(c.name, c.type, mapping.get("date_format")) for c in source.columns}
+    parsed = {c.name: _parse_expression(c.name, c.type, mapping.date_format) for c in source.columns}
     loaded_at_given = "_loaded_at" in present
     if not loaded_at_given:
         parsed["_loaded_at"] = f"timestamp {_quote(str(now))}"
-    _check_rows(con, source, parsed, loaded_at_given)
-    _publish(con, source, parsed, report, _FileLoad(load_id, digest, now, mapping.get("known_at")))
+    _check_rows(con, source, parsed, loaded_at_given, f"timestamp {_quote(str(now))}")
+    _publish(con, source, parsed, report, _FileLoad(load_id, digest, now, mapping.known_at or None,
+                                                    mapping.historical))
+    if mapping.historical:
+        report.warnings.append(f"historical backfill: each row's load time is its {mapping.historical}, so every "
+                               "value in this file is taken as known then (see raw._load_log.historical)")
     for reason_text, count in con.execute(
         "select reason, count(*) from raw._load_rejects where load_id = ? group by 1 order by 2 desc", [load_id]
     ).fetchall():
         report.reasons[reason_text] = int(count)
     return report
+
+
+@dataclass
+class UnloadReport:
+    load_id: str
+    source: str
+    file: str
+    rows_removed: int
+    rejects_removed: int
+    derived_removed: int
+
+
+def unload_file(con: Connection, file: str) -> UnloadReport:
+    """Take one loaded file out again, named by its path or (a prefix of) its SHA-256: its rows, the rows derived
+    from it, its rejects and its log entry, in one transaction."""
+    con.execute(LOG_DDL)
+    candidates = {str(file), str(Path(file).expanduser().resolve())}
+    found = con.execute(
+        "select load_id, source_table, source_file from raw._load_log where source_file in (select unnest(?)) "
+        "or (length(?) >= 8 and starts_with(file_sha256, lower(?)))", [sorted(candidates), file, file]).fetchall()
+    if not found:
+        raise LoadError(f"{file}: no loaded file has this path or content hash (see raw._load_log)")
+    if len(found) > 1:
+        raise LoadError(f"{file}: {len(found)} loads match ({', '.join(r[0] for r in found)}); name one by its hash")
+    load_id, source, path = found[0]
+    with transaction(con):
+        removed = _delete_counted(con, f"raw.{source}", load_id)
+        derived = _delete_counted(con, "raw.crm_lead_status_history", load_id) if source == "crm_leads" else 0
+        rejects = int(con.execute("select count(*) from raw._load_rejects where load_id = ?", [load_id]).fetchall()[0][0])
+        con.execute("delete from raw._load_rejects where load_id = ?", [load_id])
+        con.execute("delete from raw._load_log where load_id = ?", [load_id])
+    return UnloadReport(load_id, source, path, removed, rejects, derived)
+
+
+def _delete_counted(con: Connection, table: str, load_id: str) -> int:
+    schema, name = table.split(".")
+    if not con.execute("select 1 from information_schema.columns where table_schema = ? and table_name = ? and "
+                       "column_name = '_load_id'", [schema, name]).fetchall():
+        return 0
+    count = int(con.execute(f"select count(*) from {table} where _load_id = ?", [load_id]).fetchall()[0][0])
+    con.execute(f"delete from {table} where _load_id = ?", [load_id])
+    return count

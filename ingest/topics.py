@@ -106,6 +106,9 @@ def refresh_page_topics(con: Connection, settings: Settings, refit: bool = False
     con.register("page_topics_frame", page_topics)
     con.register("content_topics_frame", content_topics)
     with transaction(con):
-        con.execute(f"create or replace table {SCHEMA}.page_topics as select * from page_topics_frame")
-        con.execute(f"create or replace table {SCHEMA}.content_topics as select * from content_topics_frame")
+        # typed explicitly: with no pages at all, pandas' empty columns would reach DuckDB untyped
+        con.execute(f"create or replace table {SCHEMA}.page_topics as "
+                    "select cast(url as varchar) as url, cast(topic_id as integer) as topic_id from page_topics_frame")
+        con.execute(f"create or replace table {SCHEMA}.content_topics as select cast(topic_id as integer) as topic_id, "
+                    "cast(top_terms as varchar) as top_terms, cast(pages as bigint) as pages from content_topics_frame")
     return TopicRefresh(fitted=fitted, pages=len(page_topics), topics=len(labels))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from pandas.api.types import is_string_dtype, union_categoricals
 
 from core.warehouse import Connection
+from ml.diagnostics import ENTITY_SOURCES, InsufficientData, why_no_rows
 from ml.features import ModelSpec
 
 VALUE = "_row_value"  # evaluation only: money at stake per row (never a feature)
@@ -101,7 +104,7 @@ def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED
         f"order by m.{spec.date_column}, m.{spec.entity_key}"
     ), keep_text=spec.entity_key)
     if sum(len(chunk) for chunk in chunks) == 0:
-        raise ValueError(f"{spec.mart} has no labelled rows: is the data long enough for the label horizon?")
+        raise InsufficientData(why_no_rows(con, spec) or f"{spec.mart} has no labelled rows")
     return LabelledChunks(chunks, share)
 
 
@@ -126,3 +129,25 @@ def load_labelled_sample(con: Connection, spec: ModelSpec, rows: int, columns: l
 def load_snapshot_at(con: Connection, spec: ModelSpec, as_of_date) -> pd.DataFrame:
     """The rows of one as-of date (the reference population for drift)."""
     return con.execute(f"select {_columns(spec)} from {spec.mart} where {spec.date_column} = ?", [as_of_date]).df()
+
+
+def load_export_extras(con: Connection, spec: ModelSpec) -> pd.DataFrame:
+    """The export's own columns that match no contract field (kept as JSON in `_extra` of the mart's entity
+    table), one row per entity, numbers as numbers: what the leakage audit checks beside the features."""
+    table = ENTITY_SOURCES[spec.mart][0]
+    columns = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
+        [table]).fetchall()}
+    if "_extra" not in columns or spec.entity_key not in columns:
+        return pd.DataFrame(columns=[spec.entity_key])
+    rows = con.execute(f"select {spec.entity_key}, any_value(_extra) from raw.{table} where _extra is not null "
+                       f"group by 1").fetchall()
+    if not rows:
+        return pd.DataFrame(columns=[spec.entity_key])
+    extras = pd.DataFrame([json.loads(text) for _, text in rows])
+    for column in extras.columns:
+        numbers = pd.to_numeric(extras[column], errors="coerce")
+        if numbers.notna().sum() == extras[column].notna().sum():  # every filled value is a number
+            extras[column] = numbers
+    extras.columns = [f"_extra.{c}" for c in extras.columns]
+    return extras.assign(**{spec.entity_key: [key for key, _ in rows]})

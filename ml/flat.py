@@ -30,7 +30,9 @@ from ml.features import ModelSpec
 from ml.leakage import audit, decide, excluded_and_warned, record_audit, warn_dominant
 from ml.pipeline import CANDIDATES, make_pipeline_for
 from ml.registry import ensure_registry
+from ml.metrics import evaluate, signal_verdict
 from ml.scores import TIER_TOP_SHARES, to_score, to_tier
+from ml.thresholds import choose_threshold
 
 OPEN = -2  # the label code of a row whose outcome is not known yet
 POSITIVE = {"1", "yes", "y", "true", "t", "converted", "churned", "won"}
@@ -54,6 +56,9 @@ class FlatResult:
     warned: list[str] = field(default_factory=list)
     base_rate: float = float("nan")
     rows_open: int = 0  # rows whose outcome is not known yet: scored, not trained on
+    threshold: float = 0.5
+    winner_metrics: dict[str, float] = field(default_factory=dict)  # every figure of the winner, as ml.model_metrics
+    signal: tuple[bool, str] = (False, "")
 
     def audit_lines(self) -> list[str]:
         """What the audit did, column by column, in words."""
@@ -123,7 +128,7 @@ class FlatExport:
     """A flat file and what its columns mean."""
 
     path: Path
-    id_column: str
+    id_column: str | None  # None: rows are named by their line number in the file
     label_column: str
     name: str
     created_at_column: str | None = None
@@ -155,9 +160,11 @@ def _rows(export: FlatExport) -> _Rows:
         raise ValueError(f"{path}: no such file, or it is empty")
     raw = _read(path)
     raw.columns = [_column_name(c) for c in raw.columns]
-    id_col, label_col = _column_name(export.id_column), _column_name(export.label_column)
+    if export.id_column is None:  # no id in the file: each row is named by its line (the header is line 1)
+        raw.insert(0, "line_number", (np.arange(len(raw)) + 2).astype(str))
+    id_col, label_col = _column_name(export.id_column or "line_number"), _column_name(export.label_column)
     created_col = _column_name(export.created_at_column) if export.created_at_column else None
-    wanted = ((id_col, export.id_column), (label_col, export.label_column))
+    wanted = ((id_col, export.id_column or id_col), (label_col, export.label_column))
     for column, given in wanted + (((created_col, export.created_at_column),) if created_col else ()):
         if column not in raw.columns:
             raise ValueError(f"{path}: no column {given!r}; columns are: {', '.join(raw.columns)}")
@@ -208,8 +215,10 @@ def _fit_candidate(candidate_name: str, spec: ModelSpec, frame: pd.DataFrame, y:
         frame[list(spec.features)], y, model__sample_weight=compute_sample_weight("balanced", y))
 
 
-def _evaluate(settings: Settings, rows: _Rows, spec: ModelSpec, result: FlatResult, say) -> dict[str, np.ndarray]:
-    """Each candidate's probabilities (out of fold, or on the latest 20% by creation date) and metrics."""
+def _evaluate(settings: Settings, rows: _Rows, spec: ModelSpec, result: FlatResult,
+              say) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each candidate's probabilities (out of fold, or on the latest 20% by creation date) and metrics; and the
+    labels they are judged against."""
     data, y = rows.data, rows.y
     if rows.created_col:
         created = pd.to_datetime(data[rows.created_col], errors="coerce")
@@ -231,7 +240,7 @@ def _evaluate(settings: Settings, rows: _Rows, spec: ModelSpec, result: FlatResu
                                      "pr_auc": float(average_precision_score(truth, p))}
         say(f"  {candidate}: ROC-AUC {result.metrics[candidate]['roc_auc']:.3f}  "
             f"PR-AUC {result.metrics[candidate]['pr_auc']:.3f}")
-    return predictions
+    return predictions, (y[test] if rows.created_col else y)
 
 
 def _register_and_score(con: Connection, spec: ModelSpec, result: FlatResult, scores: pd.DataFrame,
@@ -240,14 +249,21 @@ def _register_and_score(con: Connection, spec: ModelSpec, result: FlatResult, sc
     ensure_registry(con)
     with transaction(con):
         con.execute("update ml.model_registry set is_active = false where model_name = ?", [spec.name])
+        # a flat export has no label horizon (NULL); its threshold is the F1-best one on the evaluation rows
         con.execute(
             "insert into ml.model_registry (model_version, model_name, algorithm, trained_at, is_active, artifact_path, "
-            "horizon_days, threshold, test_roc_auc, test_pr_auc, promotion, metadata_json) "
-            "values (?, ?, ?, ?, true, ?, 0, 0.5, ?, ?, ?, ?)",
-            [result.model_version, spec.name, result.winner, now, metadata["artifact_path"],
+            "horizon_days, threshold, test_roc_auc, test_pr_auc, promotion, metadata_json, base_rate, signal_found, "
+            "signal_note, threshold_policy) values (?, ?, ?, ?, true, ?, null, ?, ?, ?, ?, ?, ?, ?, ?, 'f1')",
+            [result.model_version, spec.name, result.winner, now, metadata["artifact_path"], result.threshold,
              result.metrics[result.winner]["roc_auc"], result.metrics[result.winner]["pr_auc"],
-             f"promoted: flat export ({result.evaluation}; scores are {metadata['scores']})", json.dumps(metadata)],
+             f"promoted: flat export ({result.evaluation}; scores are {metadata['scores']})", json.dumps(metadata),
+             result.base_rate, result.signal[0], result.signal[1]],
         )
+        split = "test" if result.evaluation.startswith("out of time") else "cv"
+        con.executemany("insert into ml.model_metrics values (?, ?, ?, ?, ?)",
+                        [[result.model_version, split, "all", k, v] for k, v in result.winner_metrics.items()]
+                        + [[result.model_version, split, f"candidate:{c}", k, v]
+                           for c, m in result.metrics.items() for k, v in m.items()])
         record_audit(con, spec.name, now, result.audit)
         con.execute("create schema if not exists scores")
         con.register("flat_scores", scores)
@@ -306,8 +322,13 @@ def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], N
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     with connect(settings) as con:
         _land(con, export, rows, now)
-    predictions = _evaluate(settings, rows, spec, result, say)
+    predictions, truth = _evaluate(settings, rows, spec, result, say)
     result.winner = max(result.metrics, key=lambda k: result.metrics[k]["pr_auc"])
+    winner_p = predictions[result.winner]
+    result.threshold = choose_threshold("f1", truth, winner_p, None)
+    result.winner_metrics = {**evaluate(truth, winner_p, result.threshold), "base_rate": float(truth.mean())}
+    result.signal = signal_verdict(truth, winner_p, result.metrics[result.winner]["roc_auc"], settings.random_seed)
+    say(result.signal[1])
     if excluded and not rows.created_col:  # what the flagged columns would have added: the size of the leak
         p = _cv_predictions(result.winner, _spec(export.name, rows.data, candidates), rows.data, rows.y, settings)
         result.metrics_with_flagged = {"roc_auc": float(roc_auc_score(rows.y, p)),

@@ -128,3 +128,30 @@ def segment_metrics(frame: pd.DataFrame, columns: tuple[str, ...], y: np.ndarray
 def calibration_points(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> pd.DataFrame:
     observed, predicted = calibration_curve(y_true, proba, n_bins=bins, strategy="quantile")
     return pd.DataFrame({"predicted": predicted, "observed": observed})
+
+
+MIN_SIGNAL_ROC_AUC = 0.55  # below it a ranking is too close to a coin toss to act on
+SIGNAL_RESAMPLES = 200
+
+
+def signal_verdict(y_true: np.ndarray, proba: np.ndarray, fold_roc_auc: float, seed: int = 0) -> tuple[bool, str]:
+    """Whether a model ranks meaningfully better than the base rate (ROC-AUC 0.5), both where it was chosen and
+    where it is judged: its mean selection-fold ROC-AUC and its test ROC-AUC are at least MIN_SIGNAL_ROC_AUC, and
+    the lower end of the test figure's 95% bootstrap interval is above 0.5."""
+    y_true, proba = np.asarray(y_true).astype(int), np.asarray(proba)
+    auc = float(roc_auc_score(y_true, proba))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(SIGNAL_RESAMPLES):
+        pick = rng.integers(0, len(y_true), len(y_true))
+        if 0 < y_true[pick].sum() < len(pick):
+            draws.append(roc_auc_score(y_true[pick], proba[pick]))
+    low, high = (np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan")))
+    found = auc >= MIN_SIGNAL_ROC_AUC and low > 0.5 and fold_roc_auc >= MIN_SIGNAL_ROC_AUC
+    base = y_true.mean()
+    interval = (f"selection folds ROC-AUC {fold_roc_auc:.3f}, test ROC-AUC {auc:.3f} (95% interval {low:.3f}-"
+                f"{high:.3f}), against 0.5 for the base rate {base:.3f}")
+    if found:
+        return True, f"signal found: {interval}"
+    return False, (f"no signal found: {interval}; the scores barely rank better than chance, so do not prioritise "
+                   "on them")

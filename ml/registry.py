@@ -41,6 +41,11 @@ alter table ml.model_registry add column if not exists promotion varchar;
 alter table ml.model_registry add column if not exists champion_version varchar;
 alter table ml.model_registry add column if not exists champion_test_pr_auc double;
 alter table ml.model_registry add column if not exists report_path varchar;
+alter table ml.model_registry add column if not exists base_rate double;
+alter table ml.model_registry add column if not exists signal_found boolean;
+alter table ml.model_registry add column if not exists signal_note varchar;
+alter table ml.model_registry add column if not exists sources_present varchar;
+alter table ml.model_registry alter column horizon_days drop not null;
 create table if not exists ml.model_metrics (
     model_version varchar not null,
     split varchar not null,

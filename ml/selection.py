@@ -21,6 +21,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from ml.features import ModelSpec
 from ml.pipeline import BASELINE, CANDIDATES, Candidate, make_preparation
 
+MIN_FOLD_POSITIVES = 10
 MAX_FOLD_ROWS = 60_000  # each fold fit sees at most this many rows (a fixed random sample): bounded cost
 PR_AUC_TIE = 0.005
 
@@ -42,16 +43,31 @@ class CandidateResult:
         return float(np.mean(self.fold_roc_auc))
 
 
-def rolling_folds(dates: pd.Series, horizon_days: int, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train mask, validation mask) per fold, oldest first; every train window ends before its block."""
+def _blocks(unique: np.ndarray, folds: int, per_date: np.ndarray) -> list[np.ndarray]:
+    """The last `folds` blocks of dates, each holding about 1/(folds + 3) of the weight (dates or positives)."""
+    tail = np.cumsum(per_date[::-1])[::-1]  # weight from each date to the end
+    share = tail[0] / (folds + 3)
+    edges = [int(np.flatnonzero(tail >= k * share).max()) for k in range(folds, -1, -1)]
+    edges[-1] = len(unique)
+    return [unique[edges[i]:edges[i + 1]] for i in range(folds) if edges[i + 1] > edges[i]]
+
+
+def rolling_folds(dates: pd.Series, horizon_days: int, folds: int,
+                  labels: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train mask, validation mask) per fold, oldest first; every train window ends before its block. Blocks
+    hold equal numbers of dates; given the labels, a block with fewer than MIN_FOLD_POSITIVES positives makes all
+    blocks hold equal numbers of positives instead (outcomes sparse in some months)."""
     as_of = pd.to_datetime(dates).to_numpy()
-    unique = np.unique(as_of)
+    unique, inverse = np.unique(as_of, return_inverse=True)
     block = max(1, len(unique) // (folds + 3))
+    blocks = [unique[len(unique) - k * block: len(unique) - k * block + block] for k in range(folds, 0, -1)]
+    if labels is not None:
+        positives = np.bincount(inverse, weights=np.asarray(labels, dtype=float), minlength=len(unique))
+        if min(positives[np.isin(unique, b)].sum() for b in blocks) < MIN_FOLD_POSITIVES:
+            blocks = _blocks(unique, folds, positives)
     horizon = np.timedelta64(horizon_days, "D")
     out = []
-    for k in range(folds, 0, -1):
-        start_i = len(unique) - k * block
-        block_dates = unique[start_i : start_i + block]
+    for block_dates in blocks:
         validation = np.isin(as_of, block_dates)
         train = as_of + horizon <= block_dates[0]
         if train.any() and validation.any():
@@ -82,7 +98,7 @@ def evaluate_candidates(frame: pd.DataFrame, spec: ModelSpec, horizon_days: int,
     preparation is fitted once per scaling choice and its output shared (identical to fitting each pipeline
     whole). One fold's matrices are held at a time."""
     say = progress or (lambda _m: None)
-    fold_masks = rolling_folds(frame[spec.date_column], horizon_days, folds)
+    fold_masks = rolling_folds(frame[spec.date_column], horizon_days, folds, frame[spec.label].astype(int).to_numpy())
     features = list(spec.features)
     trials = {(c.name, i): CandidateResult(c.name, params) for c in candidates for i, params in enumerate(c.grid)}
     for fold, (train, validation) in enumerate(fold_masks):

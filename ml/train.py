@@ -24,10 +24,11 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from core.config import Settings
 from core.warehouse import Connection, connect
-from ml.dataset import VALUE, check_horizon, load_labelled
+from ml.dataset import VALUE, check_horizon, load_export_extras, load_labelled
+from ml.diagnostics import MIN_PERIOD_POSITIVES, InsufficientData, present_sources, require_enough, sufficiency
 from ml.features import ModelSpec
 from ml.leakage import audit, decide, excluded_and_warned, warn_dominant
-from ml.metrics import decile_table, evaluate, segment_metrics, threshold_curve
+from ml.metrics import decile_table, evaluate, segment_metrics, signal_verdict, threshold_curve
 from ml.pipeline import BASELINE, CANDIDATES, make_pipeline_for
 from ml.registry import ModelBundle, Registration, load_active, register, save_bundle
 from ml.report import ReportInputs, write_model_report
@@ -99,12 +100,23 @@ class Periods:
         return self.frame[dates + pd.Timedelta(days=self.horizon) <= self.split.test_start]
 
 
-def _periods(frame: pd.DataFrame, spec: ModelSpec, horizon: int, settings: Settings) -> Periods:
-    split = out_of_time_split(frame[spec.date_column], horizon, settings.test_fraction, settings.validation_fraction)
+def _periods(frame: pd.DataFrame, spec: ModelSpec, horizon: int, settings: Settings, say) -> Periods:
+    """The out-of-time periods, after checking the data is enough: the counts per period are printed, and a period
+    with too few positives (after moving the boundaries to share them out) stops training with the counts."""
+    require_enough(frame, spec)
+    labels = frame[spec.label].astype(int).to_numpy()
+    split = out_of_time_split(frame[spec.date_column], horizon, settings.test_fraction, settings.validation_fraction,
+                              labels=labels, min_positives=MIN_PERIOD_POSITIVES)
     periods = Periods(frame, split, horizon)
-    for name in ("fit", "validation", "test"):
-        if periods.part(name)[spec.label].nunique() < 2:
-            raise ValueError(f"the {name} period has only one label class; more history is needed to train")
+    counts = sufficiency(frame, spec, {name: getattr(split, name) for name in ("fit", "validation", "test")})
+    for line in counts.lines():
+        say(f"  {line}")
+    short = [r.period for r in counts.table.itertuples() if r.period != "all" and r.positive_rows < MIN_PERIOD_POSITIVES]
+    if short:
+        raise InsufficientData(
+            f"{spec.mart}: the {', '.join(short)} period(s) hold fewer than {MIN_PERIOD_POSITIVES} positive rows even "
+            f"with the boundaries placed by positives ({horizon}-day horizon, {len(frame):,} labelled rows): load "
+            "more history, or a shorter --horizon-days so that more of it is labelled")
     return periods
 
 
@@ -149,6 +161,24 @@ def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -
         return spec, report
     say(f"warning: leakage audit excluded {', '.join(sorted(excluded))} from {spec.name}")
     return spec.restricted_to(set(spec.features) - set(excluded)), report
+
+
+def _audit_export_columns(spec: ModelSpec, fit: pd.DataFrame, extras: pd.DataFrame, say) -> pd.DataFrame:
+    """The export's columns outside the contract (never features), audited like features on the fit rows: a
+    flagged one is a leak a mapping must not turn into a field. Recorded in ml.leakage_audit, not excluded."""
+    columns = [c for c in extras.columns if c != spec.entity_key]
+    if not columns or fit.empty:
+        return pd.DataFrame()
+    sample = fit[[spec.entity_key, spec.label]].sample(n=min(len(fit), AUDIT_ROWS), random_state=0)
+    joined = sample.merge(extras, on=spec.entity_key, how="left")
+    report = audit(joined, joined[spec.label].astype(int).to_numpy(), columns, check_names=True)
+    report["is_excluded"] = False
+    flagged = report.flagged_reason.notna()
+    report.loc[flagged, "flagged_reason"] = "not a feature (an export column kept in _extra), but would leak: " + \
+        report.loc[flagged, "flagged_reason"]
+    for row in report[flagged].itertuples():
+        say(f"warning: leakage audit: export column {row.column_name}: {row.flagged_reason}")
+    return report
 
 
 def _calibrated_fit(candidate_name: str, params: dict, spec: ModelSpec, fit: pd.DataFrame,
@@ -205,6 +235,7 @@ class Evaluation:
     curve: pd.DataFrame
     importances: pd.Series
     segments: pd.DataFrame
+    signal: tuple[bool, str]  # does the winner rank better than the base rate, in words
 
 
 def _evaluate(settings: Settings, spec: ModelSpec, periods: Periods, selection: Selection) -> Evaluation:
@@ -230,6 +261,7 @@ def _evaluate(settings: Settings, spec: ModelSpec, periods: Periods, selection: 
         curve=threshold_curve(test_y, test_proba[winner]),
         importances=pd.Series(importance.importances_mean, index=features).sort_values(ascending=False),
         segments=segment_metrics(test, spec.segments, test_y, test_proba[winner], threshold),
+        signal=signal_verdict(test_y, test_proba[winner], selection.winner.roc_auc, settings.random_seed),
     )
 
 
@@ -283,13 +315,15 @@ class Trained:
     promotion: tuple[bool, str, str | None, float | None]
     trained_at: datetime
     audit: pd.DataFrame
+    sources: tuple[str, ...] = ()  # the raw tables that had rows when the model was trained
 
     def leakage(self) -> dict:
         """What the audit excluded and warned about, with the quick model's test ROC-AUC with and without each
         warned column (the same figures ml.leakage_audit holds)."""
         excluded, warned = excluded_and_warned(self.audit)
         rows = self.audit.set_index("column_name")
-        return {"excluded": excluded,
+        export = self.audit[self.audit.column_name.str.startswith("_extra.") & self.audit.flagged_reason.notna()]
+        return {"excluded": excluded, "export_columns": dict(zip(export.column_name, export.flagged_reason)),
                 "warned": {c: {"reason": rows.at[c, "flagged_reason"], "auc_with": _finite(rows.at[c, "auc_with"]),
                                "auc_without": _finite(rows.at[c, "auc_without"])} for c in warned}}
 
@@ -309,6 +343,7 @@ class Trained:
             "threshold": ev.threshold, "threshold_policy": self.settings.threshold_policy,
             "test_metrics": ev.test_metrics, "ground_truth_test_metrics": self.truth_metrics,
             "promotion": self.promotion[1], "library_versions": _library_versions(), "leakage": self.leakage(),
+            "signal": ev.signal[1], "sources_present": list(self.sources),
         }
 
     def bundle(self) -> ModelBundle:
@@ -332,6 +367,8 @@ class Trained:
             "threshold_policy": self.settings.threshold_policy, "promotion": self.promotion[1],
             "champion_version": self.promotion[2], "champion_test_pr_auc": self.promotion[3],
             "report_path": report_path, "library_versions": str(library_versions),
+            "base_rate": float(ev.test_y.mean()), "signal_found": ev.signal[0], "signal_note": ev.signal[1],
+            "sources_present": ", ".join(self.sources),
         }
 
     def summary(self, report_path: str) -> dict:
@@ -340,19 +377,23 @@ class Trained:
                 "test": ev.winner_metrics, "baseline": ev.baseline_metrics, "ground_truth": self.truth_metrics,
                 "threshold": ev.threshold, "promoted": self.promotion[0], "promotion": self.promotion[1],
                 "report": report_path, "candidates": {r.name: r.pr_auc for r in self.selection.results},
-                "leakage": self.leakage()}
+                "leakage": self.leakage(), "base_rate": float(ev.test_y.mean()), "signal_found": ev.signal[0],
+                "signal": ev.signal[1], "sources_present": list(self.sources)}
 
 
-def _read_training_rows(settings: Settings, spec: ModelSpec, horizon: int) -> tuple[pd.DataFrame, ModelBundle | None]:
-    """The labelled rows and the active model of this name (None if there is none), in one read-only visit."""
+def _read_training_rows(settings: Settings, spec: ModelSpec,
+                        horizon: int) -> tuple[pd.DataFrame, ModelBundle | None, pd.DataFrame]:
+    """The labelled rows, the active model of this name (None if there is none) and the export's own columns
+    outside the contract, in one read-only visit."""
     with connect(settings, read_only=True) as con:
         check_horizon(con, spec, horizon)
         chunks = load_labelled(con, spec)
+        extras = load_export_extras(con, spec)
         try:
             champion = load_active(con, spec.name)
         except (LookupError, FileNotFoundError):
             champion = None
-    return chunks.frame(), champion
+    return chunks.frame(), champion, extras
 
 
 def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], None] | None = None,
@@ -362,11 +403,13 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
     `truth`, when given, scores the test rows with the best possible probability for comparison."""
     say = progress or (lambda _msg: None)
     horizon = int(getattr(settings, spec.horizon_setting))
-    frame, champion = _read_training_rows(settings, spec, horizon)
+    frame, champion, extras = _read_training_rows(settings, spec, horizon)
     if frame.attrs.get("entity_share", 1.0) < 1.0:
         say(f"training on the labelled rows of {frame.attrs['entity_share']:.1%} of entities ({len(frame):,} rows)")
-    periods = _periods(frame, spec, horizon, settings)
+    periods = _periods(frame, spec, horizon, settings, say)
     spec, audit_report = _audited_spec(settings, spec, periods.part("fit"), say)
+    audit_report = pd.concat([audit_report, _audit_export_columns(spec, periods.part("fit"), extras, say)],
+                             ignore_index=True)
     selection = _select_and_fit(settings, spec, periods, say)
     evaluation = _evaluate(settings, spec, periods, selection)
     test = periods.part("test")
@@ -376,7 +419,7 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
         best = truth(con, spec.entity_key, test, horizon) if truth else None
         truth_metrics = evaluate(evaluation.test_y, best, evaluation.threshold) if best is not None else None
         trained = Trained(spec, settings, periods, selection, evaluation, truth_metrics, promotion, trained_at,
-                          audit_report)
+                          audit_report, tuple(present_sources(con)))
         bundle = trained.bundle()
         artifact = save_bundle(settings, bundle)
         report_path = artifact.parent / "report.html"
@@ -391,4 +434,5 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
         f"PR-AUC {wm['pr_auc']:.3f}"
         + (f"; ground truth on the same rows {truth_metrics['roc_auc']:.3f}" if truth_metrics else "")
         + f"; {promotion[1]}")
+    say(evaluation.signal[1] + f" (logistic baseline {evaluation.baseline_metrics['roc_auc']:.3f})")
     return trained.summary(str(report_path))

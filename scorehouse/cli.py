@@ -13,7 +13,8 @@ from core.config import Settings
 from core.contract import generated_files
 from core.warehouse import connect
 from expectations.gates import GateFailure, run_gates
-from ingest.loader import LoadError, load_file
+from ingest.loader import LoadError, load_file, unload_file
+from ingest.mapping import MappingError
 from ingest.topics import refresh_page_topics
 from ml.features import MODELS
 from ml.flat import FlatExport, run_flat
@@ -143,8 +144,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     try:
         with connect(_settings(args)) as con:
-            report = load_file(con, args.source, Path(args.path), Path(args.mapping) if args.mapping else None)
-    except LoadError as error:
+            report = load_file(con, args.source, Path(args.path), Path(args.mapping) if args.mapping else None,
+                               historical=args.historical)
+    except (LoadError, MappingError) as error:
         print(f"scorehouse load: error: {error}", file=sys.stderr)
         return 2
     if report.already_loaded:
@@ -156,6 +158,23 @@ def cmd_load(args: argparse.Namespace) -> int:
           f"{report.rows_rejected:,} rejected (see raw._load_rejects)")
     for reason, count in report.reasons.items():
         print(f"  rejected {count:,}: {reason}")
+    if report.derived_status_changes:
+        print(f"  derived {report.derived_status_changes:,} status changes (converted_at, disqualified_at) into "
+              "raw.crm_lead_status_history")
+    return 0
+
+
+def cmd_unload(args: argparse.Namespace) -> int:
+    try:
+        with connect(_settings(args)) as con:
+            report = unload_file(con, args.file)
+    except LoadError as error:
+        print(f"scorehouse unload: error: {error}", file=sys.stderr)
+        return 2
+    print(f"{report.file}: removed {report.rows_removed:,} rows from raw.{report.source}"
+          + (f", {report.derived_removed:,} derived status changes" if report.derived_removed else "")
+          + f" and {report.rejects_removed:,} rejects; load {report.load_id} is forgotten, so a corrected file can be "
+          "loaded. Features built from these rows stay until `scorehouse build` (a full build) runs again.")
     return 0
 
 
@@ -172,7 +191,9 @@ def cmd_load_flat(args: argparse.Namespace) -> int:
     best = result.metrics[result.winner]
     print(f"model {result.model_version} ({result.winner}): ROC-AUC {best['roc_auc']:.3f}, PR-AUC {best['pr_auc']:.3f}"
           f" (base rate {result.base_rate:.3f}){result.leak_note()}")
-    print(f"tables: raw.flat_{name}, marts.fct_flat_{name}, scores.flat_{name}_scores, ml.leakage_audit")
+    print(result.signal[1])
+    print(f"tables: raw.flat_{name}, marts.fct_flat_{name}, scores.flat_{name}_scores, ml.model_registry, "
+          "ml.model_metrics, ml.leakage_audit")
     return 0
 
 
@@ -263,10 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="raw table name, e.g. crm_leads (see docs/source_contract.md)")
     p.add_argument("path")
     p.add_argument("--mapping", help="YAML mapping of your column names, values and CSV dialect")
+    p.add_argument("--historical", metavar="FIELD",
+                   help="a backfill: take each row's load time from this time field (e.g. created_at)")
+    p = _verb(sub, "unload", cmd_unload, "take a loaded file's rows, rejects and log entry out again")
+    p.add_argument("file", help="the file's path as loaded, or its SHA-256 (at least 8 characters; raw._load_log)")
 
     p = _verb(sub, "load-flat", cmd_load_flat, "train and score a flat one-row-per-lead export (CSV or Parquet)")
     p.add_argument("path")
-    p.add_argument("--id", required=True, help="the id column")
+    p.add_argument("--id", help="the id column (default: none; rows are named by their line number)")
     p.add_argument("--label", required=True, help="the outcome column (yes/no, 1/0, true/false)")
     p.add_argument("--created-at", help="a creation date column: evaluate out of time instead of cross-validated")
     p.add_argument("--name", help="name for the tables (default: the file name)")

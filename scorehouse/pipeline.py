@@ -12,9 +12,10 @@ from core.dbt import run_dbt
 from core.warehouse import connect, row_count, table_exists
 from expectations.gates import run_gates
 from ingest.incremental import append_raw, check_extends_previous_build, record_watermarks, time_chunks
-from ingest.landing import land_raw, require_raw_folders
+from ingest.landing import ensure_raw_tables, land_raw, present_raw_folders
 from ingest.topics import refresh_page_topics
-from ml.features import MODELS
+from ml.diagnostics import ENTITY_SOURCES, InsufficientData, present_sources, why_no_rows
+from ml.features import MODELS, ModelSpec
 from ml.registry import ensure_registry
 from ml.train import train_model
 from scoring.batch import score_model
@@ -71,7 +72,7 @@ def has_raw_files(raw_dir: Path) -> bool:
 
 def land(settings: Settings) -> dict[str, int]:
     """The raw folder into the warehouse (and a simulation's hidden truth beside it, for evaluation only)."""
-    require_raw_folders(settings.raw_dir)  # before the warehouse is opened (or created)
+    present_raw_folders(settings.raw_dir)  # before the warehouse is opened (or created)
     with connect(settings) as con:
         return {**land_raw(con, settings.raw_dir), **land_truth(con, settings.raw_dir)}
 
@@ -85,7 +86,8 @@ def _prepare_build(settings: Settings, incremental: bool) -> list[str]:
                 raise ValueError("an incremental build extends the data's own high-water mark; --as-of needs a "
                                  "full build")
             check_extends_previous_build(con, settings)
-        # Score and registry tables exist (possibly empty) before dbt reads them as sources.
+        # Every source, score and registry table exists (possibly empty) before dbt reads them as sources.
+        ensure_raw_tables(con)
         ensure_score_tables(con)
         ensure_registry(con)
         refresh_page_topics(con, settings)
@@ -104,6 +106,23 @@ def build_features(settings: Settings, incremental: bool = False) -> None:
     run_dbt(settings, "build", ["--exclude", *AFTER_SCORING, *refresh], quiet=True)
     with connect(settings) as con:
         record_watermarks(con, settings)
+        models = trainable_models(con)
+        problems = [p for p in (why_no_rows(con, spec) for spec in models.values()) if p]
+    if not models:
+        raise InsufficientData(why_no_rows_anywhere(settings))
+    if problems:  # a model's entities are loaded but yield no rows or no labels: say why in data terms
+        raise InsufficientData("; ".join(problems))
+
+
+def trainable_models(con) -> dict[str, ModelSpec]:
+    """The models whose entities are loaded (leads for lead scoring, contracts for churn)."""
+    present = set(present_sources(con))
+    return {key: spec for key, spec in MODELS.items() if ENTITY_SOURCES[spec.mart][0] in present}
+
+
+def why_no_rows_anywhere(settings: Settings) -> str:
+    return (f"nothing to build in {settings.warehouse_path}: neither leads (raw.crm_leads) nor customer contracts "
+            "(raw.crm_contracts) are loaded; load them with `scorehouse load` (see docs/source_contract.md)")
 
 
 def build_reports(settings: Settings) -> None:
@@ -125,17 +144,24 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
     stages.run("land raw files", lambda: land(settings))
     stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
     stages.run("dbt build (staging, intermediate, marts)", lambda: build_features(settings))
+    with connect(settings, read_only=True) as con:
+        models = trainable_models(con)
     for key, spec in MODELS.items():
+        if key not in models:
+            progress(f"[train {key}] skipped: raw.{ENTITY_SOURCES[spec.mart][0]} is empty")
+            continue
         report.training[spec.name] = stages.run(
             f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows)
         )
-    score_and_report(settings, stages)
+    score_and_report(settings, stages, tuple(models))
     return report
 
 
-def score_and_report(settings: Settings, stages: _Stages) -> None:
-    """Score every model with its active version, gate the score tables, build the reports, count rows."""
+def score_and_report(settings: Settings, stages: _Stages, models: tuple[str, ...] = tuple(MODELS)) -> None:
+    """Score each model with its active version, gate the score tables, build the reports, count rows."""
     for key, spec in MODELS.items():
+        if key not in models:
+            continue
         stages.run(f"score {key}", lambda spec=spec: score_model(settings, spec, lambda m: stages.say(f"  {m}")))
     stages.run("gates on score tables (Great Expectations)", lambda: run_gates(settings, "scores"))
     stages.run("dbt build (score marts)", lambda: build_reports(settings))
@@ -195,9 +221,13 @@ def summary_text(settings: Settings, report: RunReport) -> str:
             f"flagged {t['test']['share_flagged']:.1%}"
         )
         lines.append(f"  logistic baseline ROC-AUC {t['baseline']['roc_auc']:.3f}; {t['promotion']}")
+        lines.append(f"  {t['signal']}")
+        lines.append(f"  sources with rows: {', '.join(t['sources_present'])}")
         leakage = t.get("leakage") or {}
         if leakage.get("excluded"):
             lines.append(f"  leakage audit excluded: {', '.join(leakage['excluded'])}")
+        for column, reason in (leakage.get("export_columns") or {}).items():
+            lines.append(f"  leakage audit: {column}: {reason}")
         for column, evidence in (leakage.get("warned") or {}).items():
             lines.append(f"  leakage audit warns about {column}: {evidence['reason']}")
         if t.get("ground_truth"):

@@ -150,6 +150,8 @@ def score_snapshot(con: Connection, settings: Settings, spec: ModelSpec,
     """The newest snapshot scored with the active model: scores, reasons, (lead) segments and drift."""
     say = progress or (lambda _msg: None)
     bundle: ModelBundle = load_active(con, spec.name)
+    if str(bundle.metadata.get("signal", "")).startswith("no signal"):
+        say(f"warning: {bundle.model_version}: {bundle.metadata['signal']}")
     snapshot = load_latest_snapshot(con, spec)
     scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     explained = _explain(bundle, spec, snapshot, say)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 
+import duckdb
 import pytest
 
 import core.config
@@ -23,11 +24,26 @@ def test_score_without_a_warehouse_is_a_clear_error(tmp_path, capsys):
     assert "does not exist yet" in capsys.readouterr().err
 
 
-def test_land_without_raw_files_names_the_missing_folders(tmp_path, capsys):
+def test_land_without_raw_files_names_the_folders_it_expects(tmp_path, capsys):
     code = main(["--warehouse", str(tmp_path / "w.duckdb"), "--raw-dir", str(tmp_path / "raw"), "land"])
     assert code == 1
     err = capsys.readouterr().err
-    assert "missing raw table folders" in err and "crm_leads" in err
+    assert "no raw table folders" in err and "crm_leads" in err
+
+
+def test_land_with_some_folders_creates_the_others_empty(tmp_path, capsys):
+    """Any subset of sources: a missing folder is an empty table with the contract's columns, not a traceback."""
+    folder = tmp_path / "raw" / "crm_leads"
+    folder.mkdir(parents=True)
+    (folder / "leads.csv").write_text("lead_id,created_at,_loaded_at\nL1,2024-01-02,2024-01-03\n")
+    code = main(["--warehouse", str(tmp_path / "w.duckdb"), "--raw-dir", str(tmp_path / "raw"), "land"])
+    assert code == 0
+
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.crm_leads").fetchall()[0][0] == 1
+        assert con.execute("select count(*) from raw.crm_activities").fetchall()[0][0] == 0
+        columns = {r[0] for r in con.execute("describe raw.crm_activities").fetchall()}
+    assert {"activity_id", "lead_id", "activity_type", "occurred_at", "_loaded_at"} <= columns
 
 
 def test_options_go_before_or_after_the_verb_and_every_verb_is_described(tmp_path, capsys):

@@ -67,7 +67,8 @@ def test_maven_deals_close_fields_are_excluded_open_deals_scored_and_no_signal_r
     are leaks — close_value perfectly, and both are blank on every open deal — and out of time nothing else
     predicts the outcome. The open deals are what a score is for: each gets one."""
     settings = isolated_settings(tmp_path)
-    result = run_flat(settings, FlatExport(MAVEN_PIPELINE, "opportunity_id", "deal_stage", "maven",
+    # no --id: rows are named by their line; the deal id is then just a column, which the audit excludes
+    result = run_flat(settings, FlatExport(MAVEN_PIPELINE, None, "deal_stage", "maven",
                                            created_at_column="engage_date", open_labels=("Engaging", "Prospecting")))
     assert (result.rows_used, result.rows_open, result.rows_rejected) == (6_711, 2_089, 0)
     assert {"close_value", "close_date"} <= set(result.excluded) and not result.warned
@@ -79,3 +80,11 @@ def test_maven_deals_close_fields_are_excluded_open_deals_scored_and_no_signal_r
         scored = dict(con.execute("select is_open, count(*) from scores.flat_maven_scores group by 1").fetchall())
         mart = con.execute("select count(*), count(label) from marts.fct_flat_maven").fetchall()[0]
     assert scored == {False: 6_711, True: 2_089} and mart == (8_800, 6_711)
+    assert "identifier" in reasons["opportunity_id"] and not result.signal[0]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        registry = con.execute("select horizon_days, threshold, signal_found from ml.model_registry").fetchall()
+        metrics = dict(con.execute("select metric, value from ml.model_metrics where segment = 'all'").fetchall())
+        first_id = con.execute("select min(entity_id::int) from marts.fct_flat_maven").fetchall()[0][0]
+    assert registry[0][0] is None and registry[0][1] != 0.5 and registry[0][2] is False
+    assert abs(metrics["roc_auc"] - result.metrics[result.winner]["roc_auc"]) < 1e-12 and "base_rate" in metrics
+    assert first_id == 2  # the first data line

@@ -221,7 +221,7 @@ def test_a_field_declared_known_after_the_outcome_never_reaches_its_column(tmp_p
     assert all(budget is None and kind == "Call" and '"budget_status":"Confirmed"' in extra.replace(" ", "")
                for budget, kind, extra in rows)
     assert "after_outcome" in logged
-    for text, message in (("known_at: {budget: after_outcome}\n", "'budget', which is not a field of crm_activities"),
+    for text, message in (("known_at: {budget: after_outcome}\n", "known_at: 'budget' is not a field of crm_activities"),
                           ("known_at: {budget_status: later}\n", "known 'later'; use one of"),
                           ("known_at: {lead_id: after_outcome}\n", "lead_id is required")):
         with pytest.raises(LoadError, match=message):

@@ -1,0 +1,206 @@
+"""A team's own exports, end to end: a Salesforce-shaped lead export alone (then with page views), the Maven CRM
+files through the multi-table path, and the messages a new user meets on the way (mapping errors, a historical
+export loaded without --historical, too little data, a wrong load undone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import SHARED_DATA, isolated_settings
+from core.warehouse import connect
+from tests.exports import page_views, salesforce_leads, write_csv
+from ingest.loader import LoadError, load_file, unload_file
+from ingest.mapping import MappingError
+from ml.diagnostics import InsufficientData
+from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
+from ml.selection import MIN_FOLD_POSITIVES, rolling_folds
+from ml.split import out_of_time_split
+from ml.train import train_model
+from scorehouse.cli import main
+from scorehouse.pipeline import build_features
+from scoring.batch import score_model
+
+ROOT = Path(__file__).resolve().parents[1]
+SALESFORCE = ROOT / "examples" / "mappings" / "salesforce_leads.yml"
+MAVEN = SHARED_DATA / "maven_crm"
+
+
+def _load(settings, source, path, mapping=None, historical=None):
+    with connect(settings) as con:
+        return load_file(con, source, path, mapping, historical=historical)
+
+
+def _one(settings, sql):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_salesforce_lead_export_alone_trains_and_scores_and_so_does_it_with_page_views(tmp_path):
+    """Only crm_leads (with IsConverted/ConvertedDate): every other source is an empty table, the status changes
+    come from the lead rows, and the model finds the planted signal; adding page views alone works too."""
+    settings = isolated_settings(tmp_path)
+    leads = salesforce_leads(1_600)
+    report = _load(settings, "crm_leads", write_csv(leads, tmp_path / "Lead.csv"), SALESFORCE, "created_at")
+    converted = int((leads.IsConverted == "true").sum())
+    closed = int(leads.Status.str.startswith("Closed - Not").sum())
+    assert report.rows_loaded == 1_600 and report.derived_status_changes == converted + closed
+    build_features(settings)
+    summary = train_model(settings, LEAD_CONVERSION)
+    assert summary["sources_present"] == ["crm_leads", "crm_lead_status_history"]
+    assert summary["signal_found"] and summary["test"]["roc_auc"] > 0.75, summary["signal"]
+    assert score_model(settings, LEAD_CONVERSION) > 0
+    assert _one(settings, "select historical from raw._load_log")[0][0] == "created_at"
+
+    views = page_views(leads)
+    _load(settings, "web_pages", write_csv(views, tmp_path / "pages.csv"), historical="timestamp")
+    build_features(settings)
+    summary = train_model(settings, LEAD_CONVERSION)
+    assert "web_pages" in summary["sources_present"] and summary["signal_found"]
+    assert score_model(settings, LEAD_CONVERSION) > 0
+    viewed = _one(settings, "select count(*) from marts.fct_lead_features where page_views_total > 0")[0][0]
+    assert viewed > 0
+
+
+def test_a_historical_export_loaded_without_historical_stops_the_build_with_the_reason(tmp_path, capsys):
+    settings = isolated_settings(tmp_path)
+    path = write_csv(salesforce_leads(300), tmp_path / "Lead.csv")
+    assert main(["--warehouse", str(settings.warehouse_path), "load", "crm_leads", str(path),
+                 "--mapping", str(SALESFORCE)]) == 0
+    with pytest.raises(InsufficientData, match="load it again with --historical created_at"):
+        build_features(settings)
+    # the wrong load is undone by its path, and the corrected reading loads every row
+    assert main(["--warehouse", str(settings.warehouse_path), "unload", str(path)]) == 0
+    assert "removed 300 rows from raw.crm_leads" in capsys.readouterr().out
+    assert _one(settings, "select count(*) from raw.crm_leads")[0][0] == 0
+    assert _one(settings, "select count(*) from raw.crm_lead_status_history")[0][0] == 0
+    report = _load(settings, "crm_leads", path, SALESFORCE, "created_at")
+    assert (report.rows_loaded, report.rows_rejected, report.already_loaded) == (300, 0, False)
+
+
+def test_too_little_data_is_refused_in_data_terms(tmp_path):
+    settings = isolated_settings(tmp_path)
+    _load(settings, "crm_leads", write_csv(salesforce_leads(150), tmp_path / "Lead.csv"), SALESFORCE, "created_at")
+    build_features(settings)
+    with pytest.raises(InsufficientData, match="training needs at least 200 and 40 positive"):
+        train_model(settings, LEAD_CONVERSION)
+    with pytest.raises(InsufficientData, match=r"no customer contracts are loaded \(raw.crm_contracts is empty\)"):
+        train_model(settings, CUSTOMER_CHURN)
+
+
+def test_the_split_moves_its_boundaries_when_early_months_have_no_outcomes():
+    """Positives only in the last third of the dates: a date-based split leaves fit without positives; the
+    boundaries move so that fit, validation and test each hold some, and so does every selection fold."""
+    dates = pd.Series(np.repeat(pd.date_range("2024-01-01", periods=60, freq="W-MON"), 50))
+    rng = np.random.default_rng(3)
+    labels = ((dates >= pd.Timestamp("2024-09-01")).to_numpy() & (rng.random(len(dates)) < 0.2)) | \
+        (rng.random(len(dates)) < 0.004)
+    labels = labels.astype(int)
+    plain = out_of_time_split(dates, 28)
+    assert labels[plain.fit].sum() < 10
+    split = out_of_time_split(dates, 28, labels=labels, min_positives=10)
+    assert min(labels[split.fit].sum(), labels[split.validation].sum(), labels[split.test].sum()) >= 10
+    for train, validation in rolling_folds(dates, 28, 3, labels):
+        assert labels[validation].sum() >= MIN_FOLD_POSITIVES and labels[train].sum() > 0
+
+
+def test_mapping_constants_expressions_several_fields_and_dropped_columns(tmp_path):
+    settings = isolated_settings(tmp_path)
+    path = tmp_path / "deals.csv"
+    path.write_text("deal,opened,stage,closed,secret\nd1,2024-01-02,Won,2024-02-01,x\nd2,2024-01-03,Lost,2024-03-01,y\n"
+                    "d3,2024-01-04,Open,,z\n")
+    mapping = tmp_path / "m.yml"
+    mapping.write_text("columns: {deal: lead_id, opened: [created_at, _loaded_at]}\n"
+                       "fields: {converted_at: \"case when stage = 'Won' then closed end\"}\n"
+                       "constants: {lead_source: Partner}\ndrop: [secret]\n")
+    report = _load(settings, "crm_leads", path, mapping)
+    assert report.rows_loaded == 3
+    rows = _one(settings, "select lead_id, created_at = _loaded_at, converted_at, lead_source, _extra "
+                          "from raw.crm_leads order by lead_id")
+    assert [r[:4] for r in rows] == [("d1", True, pd.Timestamp("2024-02-01"), "Partner"),
+                                     ("d2", True, None, "Partner"), ("d3", True, None, "Partner")]
+    assert all("secret" not in (r[4] or "") and "stage" in r[4] for r in rows)  # dropped, and the rest kept
+
+
+@pytest.mark.parametrize("text, message", [
+    ("columns: [a, b", "not valid YAML"),
+    ("- lead_id\n- created_at\n", "a mapping file is a set of `key: value` lines, not list"),
+    ("colums: {a: b}\n", "unknown key(s) colums"),
+    ("fields: {no_such_field: \"1\"}\n", "'no_such_field' is not a field of crm_leads"),
+    ("fields: {status: \"case when\"}\n", "the expression 'case when' does not work on this file"),
+    ("fields: {status: \"1; drop table raw.crm_leads\"}\n", "does not work on this file"),
+    ("fields: {status: \"1) as varchar) from incoming; drop table raw.crm_leads; select cast((1\"}\n",
+     "must be one SQL expression"),
+    ("historical: status\n", "'status' is not a time field of crm_leads"),
+    ("known_at: {title: later}\n", "use one of at_creation, after_contact, after_outcome"),
+])
+def test_a_mapping_file_that_cannot_be_used_is_refused_with_its_reason(tmp_path, text, message):
+    settings = isolated_settings(tmp_path)
+    path = tmp_path / "leads.csv"
+    path.write_text("lead_id,created_at,status\nL1,2024-01-02,New\n")
+    mapping = tmp_path / "m.yml"
+    mapping.write_text(text)
+    with pytest.raises(MappingError) as refused:
+        _load(settings, "crm_leads", path, mapping)
+    assert message in str(refused.value)
+    assert str(mapping) in str(refused.value) or str(path) in str(refused.value)  # it names the file
+    with connect(settings) as con:
+        con.execute("create schema if not exists raw; create table if not exists raw.crm_leads (lead_id varchar)")
+        assert con.execute("select count(*) from raw.crm_leads").fetchall()[0][0] == 0  # nothing was written
+
+
+def test_unload_by_hash_and_unknown_files(tmp_path):
+    settings = isolated_settings(tmp_path)
+    path = tmp_path / "leads.csv"
+    path.write_text("lead_id,created_at\nL1,2024-01-02\nL2,\n")
+    _load(settings, "crm_leads", path)
+    digest = _one(settings, "select file_sha256 from raw._load_log")[0][0]
+    with connect(settings) as con:
+        with pytest.raises(LoadError, match="no loaded file has this path or content hash"):
+            unload_file(con, "nothing.csv")
+        result = unload_file(con, digest[:12])
+        assert (result.rows_removed, result.rejects_removed) == (1, 1)
+        assert con.execute("select count(*) from raw._load_rejects").fetchall()[0][0] == 0
+
+
+def test_hubspot_mapping_reads_a_hubspot_shaped_export(tmp_path):
+    settings = isolated_settings(tmp_path)
+    path = tmp_path / "contacts.csv"
+    path.write_text("Record ID,Create Date,Lifecycle Stage,Original Source,Email,Lead Status,Last Modified Date,"
+                    "Became an Opportunity Date\n"
+                    "101,2024-01-02 10:00,opportunity,PAID_SEARCH,a@acme.com,Open,2024-02-01 09:00,2024-01-20 12:00\n"
+                    "102,2024-01-03 11:00,lead,REFERRALS,b@beta.io,Unqualified,2024-01-15 08:00,\n")
+    report = _load(settings, "crm_leads", path, ROOT / "examples" / "mappings" / "hubspot_contacts.yml", "created_at")
+    assert (report.rows_loaded, report.derived_status_changes) == (2, 2)
+    rows = _one(settings, "select lead_id, lead_source, company_domain, converted_at, disqualified_at "
+                          "from raw.crm_leads order by 1")
+    assert rows == [("101", "Paid Search", "acme.com", pd.Timestamp("2024-01-20 12:00"), None),
+                    ("102", "Referral", "beta.io", None, pd.Timestamp("2024-01-15 08:00"))]
+
+
+@pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").exists(), reason="../shared/data/maven_crm is absent")
+def test_maven_crm_through_the_multi_table_path_finds_no_signal_and_flags_close_value(tmp_path):
+    """Deals as leads (Won = converted, Lost = closed), accounts as enrichment, with the committed mappings: open
+    deals get scores, the audit flags close_value (an export column), and the run says it found no signal."""
+    settings = isolated_settings(tmp_path)
+    examples = ROOT / "examples" / "maven_crm"
+    deals = _load(settings, "crm_leads", MAVEN / "sales_pipeline.csv", examples / "sales_pipeline.yml")
+    assert (deals.rows_read, deals.rows_loaded, deals.rows_rejected) == (8_800, 8_300, 500)  # Prospecting: no date
+    assert deals.reasons == {"missing required field created_at": 500}
+    accounts = _load(settings, "enrichment_firmographics", MAVEN / "accounts.csv", examples / "accounts.yml")
+    assert accounts.rows_loaded == 85
+    build_features(settings)
+    summary = train_model(settings, LEAD_CONVERSION)
+    assert not summary["signal_found"] and summary["signal"].startswith("no signal found"), summary["signal"]
+    assert "_extra.close_value" in summary["leakage"]["export_columns"]
+    assert score_model(settings, LEAD_CONVERSION) > 1_500
+    open_scored = _one(settings, "select count(*) from scores.lead_scores s join raw.crm_leads l using (lead_id) "
+                                 "where l.status = 'Engaging'")[0][0]
+    assert open_scored > 1_500
+    flagged = _one(settings, "select flagged_reason from ml.leakage_audit where column_name = '_extra.close_value'")
+    assert flagged and "would leak" in flagged[0][0]
+    assert _one(settings, "select signal_found from ml.model_registry where is_active")[0][0] is False
