@@ -18,7 +18,6 @@ import csv
 import hashlib
 import io
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,11 +113,9 @@ def _parse_expression(column: str, type_: str, date_format: str | None) -> str:
 def raw_table_ddl(source: SourceTable) -> str:
     """raw.<source> with the contract's columns and the loader's lineage columns (those a landed table lacks are
     added, empty)."""
-    columns = ", ".join(f"{_ident(c.name)} {c.type}" for c in source.columns)
-    added = [f"{_ident(c.name)} {c.type}" for c in source.columns] + list(LINEAGE)
-    return (f"create schema if not exists raw; create table if not exists raw.{source.name} ({columns}, "
-            f"{', '.join(LINEAGE)});"
-            + "".join(f"alter table raw.{source.name} add column if not exists {c};" for c in added))
+    columns = [f"{_ident(c.name)} {c.type}" for c in source.columns] + list(LINEAGE)
+    return (f"create schema if not exists raw; create table if not exists raw.{source.name} ({', '.join(columns)});"
+            + "".join(f"alter table raw.{source.name} add column if not exists {c};" for c in columns))
 
 
 def _csv_dialect(path: Path, mapping: Mapping) -> tuple[str, str]:
@@ -373,14 +370,19 @@ def _derive_status_changes(con: Connection, load_id: str) -> int:
     dated outcome, never before the lead was created, and loaded no earlier than it happened (a current-state
     export cannot have known an outcome before it occurred). Returns the rows written."""
     con.execute(raw_table_ddl(BY_NAME["crm_lead_status_history"]))
-    before = int(con.execute("select count(*) from raw.crm_lead_status_history").fetchall()[0][0])
+    written = 0
     for name, status in LEAD_OUTCOMES.items():
-        con.execute(
+        written += _changed(con, (
             "insert into raw.crm_lead_status_history by name select lead_id || ':' || ? as status_change_id, lead_id, "
             f"? as status, greatest({name}, created_at) as changed_at, greatest(_loaded_at, {name}) as _loaded_at, "
             "_source_file, _source_line, _load_id from raw.crm_leads where _load_id = ? and "
-            f"{name} is not null", [name, status, load_id])
-    return int(con.execute("select count(*) from raw.crm_lead_status_history").fetchall()[0][0]) - before
+            f"{name} is not null"), [name, status, load_id])
+    return written
+
+
+def _changed(con: Connection, sql: str, params: list) -> int:
+    """Run an insert or delete; DuckDB answers with the number of rows it changed."""
+    return int(con.execute(sql, params).fetchall()[0][0])
 
 
 def _checked_file(source_name: str, path: Path) -> SourceTable:
@@ -459,20 +461,12 @@ def unload_file(con: Connection, file: str) -> UnloadReport:
     if len(found) > 1:
         raise LoadError(f"{file}: {len(found)} loads match ({', '.join(r[0] for r in found)}); name one by its hash")
     load_id, source, path = found[0]
+    tables = [source] + (["crm_lead_status_history"] if source == "crm_leads" else [])
     with transaction(con):
-        removed = _delete_counted(con, f"raw.{source}", load_id)
-        derived = _delete_counted(con, "raw.crm_lead_status_history", load_id) if source == "crm_leads" else 0
-        rejects = int(con.execute("select count(*) from raw._load_rejects where load_id = ?", [load_id]).fetchall()[0][0])
-        con.execute("delete from raw._load_rejects where load_id = ?", [load_id])
+        removed = []
+        for table in tables:  # a table landed in bulk since may lack the lineage column: it is added (empty)
+            con.execute(raw_table_ddl(BY_NAME[table]))
+            removed.append(_changed(con, f"delete from raw.{table} where _load_id = ?", [load_id]))
+        rejects = _changed(con, "delete from raw._load_rejects where load_id = ?", [load_id])
         con.execute("delete from raw._load_log where load_id = ?", [load_id])
-    return UnloadReport(load_id, source, path, removed, rejects, derived)
-
-
-def _delete_counted(con: Connection, table: str, load_id: str) -> int:
-    schema, name = table.split(".")
-    if not con.execute("select 1 from information_schema.columns where table_schema = ? and table_name = ? and "
-                       "column_name = '_load_id'", [schema, name]).fetchall():
-        return 0
-    count = int(con.execute(f"select count(*) from {table} where _load_id = ?", [load_id]).fetchall()[0][0])
-    con.execute(f"delete from {table} where _load_id = ?", [load_id])
-    return count
+    return UnloadReport(load_id, source, path, removed[0], rejects, sum(removed[1:]))

@@ -19,7 +19,7 @@ SQL expression, checked against the file before anything is written.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -60,10 +60,7 @@ class Mapping:
     historical: str | None = None  # the field whose time is each row's load time
 
     def with_historical(self, column: str | None) -> "Mapping":
-        if not column:
-            return self
-        return Mapping(self.delimiter, self.encoding, self.date_format, self.columns, self.fields, self.constants,
-                       self.drop, self.values, self.known_at, column)
+        return replace(self, historical=column) if column else self
 
 
 def _dict_of(where: str, value: object, key: str) -> dict:

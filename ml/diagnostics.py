@@ -33,7 +33,12 @@ class InsufficientData(ValueError):
 
 def present_sources(con: Connection) -> list[str]:
     """The raw contract tables that have rows (a team's export may cover any subset of them)."""
-    return [t for t in RAW_TABLES if table_exists(con, "raw", t) and _one(con, f"select count(*) from raw.{t}")[0]]
+    return [t for t in RAW_TABLES if table_exists(con, "raw", t) and _has_rows(con, f"raw.{t}")]
+
+
+def _has_rows(con: Connection, relation: str, where: str = "true") -> bool:
+    """One row is enough to know (a count would scan a large mart on every build)."""
+    return bool(con.execute(f"select 1 from {relation} where {where} limit 1").fetchall())
 
 
 def _one(con: Connection, sql: str, params: list | None = None):
@@ -42,18 +47,20 @@ def _one(con: Connection, sql: str, params: list | None = None):
 
 def why_no_rows(con: Connection, spec: ModelSpec) -> str | None:
     """None when the mart has labelled rows; else why not, in data terms."""
+    if table_exists(con, *spec.mart.split(".")) and _has_rows(
+            con, spec.mart, f"{spec.observed_flag} and {spec.label} is not null"):
+        return None
     table, start, observed_column, what = ENTITY_SOURCES[spec.mart]
-    if not table_exists(con, "raw", table) or not _one(con, f"select count(*) from raw.{table}")[0]:
+    if not table_exists(con, "raw", table) or not _has_rows(con, f"raw.{table}"):
         return (f"no {what} are loaded (raw.{table} is empty): load them with `scorehouse load {table} FILE` "
                 "(see docs/source_contract.md)")
     entities, first_start, last_start, first_load, last_load = _one(
         con, f"select count(*), min({start}), max({start}), min(_loaded_at), max(_loaded_at) from raw.{table}")
     observed = _one(con, f"select {observed_column} from intermediate.int_observed_through")[0] \
         if table_exists(con, "intermediate", "int_observed_through") else last_load
-    mart_rows, labelled, first_as_of, last_as_of = _one(
-        con, f"select count(*), count(*) filter (where {spec.observed_flag} and {spec.label} is not null), "
-             f"min({spec.date_column}), max({spec.date_column}) from {spec.mart}") \
-        if table_exists(con, *spec.mart.split(".")) else (0, 0, None, None)
+    mart_rows, first_as_of, last_as_of = _one(
+        con, f"select count(*), min({spec.date_column}), max({spec.date_column}) from {spec.mart}") \
+        if table_exists(con, *spec.mart.split(".")) else (0, None, None)
     if mart_rows == 0:
         if first_load is not None and pd.Timestamp(first_load) > pd.Timestamp(last_start) + pd.Timedelta(days=7):
             return (f"{spec.mart} is empty: all {entities:,} {what} were loaded between {first_load} and {last_load}, "
@@ -62,12 +69,10 @@ def why_no_rows(con: Connection, spec: ModelSpec) -> str | None:
                     f"the past, unload it (`scorehouse unload FILE`) and load it again with --historical {start}.")
         return (f"{spec.mart} is empty although {entities:,} {what} are loaded ({first_start} to {last_start}, "
                 f"data observed through {observed}): check raw._load_rejects and staging.stg_rejected_rows")
-    if labelled == 0:
-        horizon = _one(con, f"select max(label_horizon_days) from {spec.mart}")[0]
-        return (f"{spec.mart} has {mart_rows:,} rows ({first_as_of} to {last_as_of}) but none labelled: a label "
-                f"needs {horizon} days of data after its as-of date and the data is observed only through "
-                f"{observed}. Load a longer history, or choose a shorter horizon (--horizon-days).")
-    return None
+    horizon = _one(con, f"select max(label_horizon_days) from {spec.mart}")[0]
+    return (f"{spec.mart} has {mart_rows:,} rows ({first_as_of} to {last_as_of}) but none labelled: a label "
+            f"needs {horizon} days of data after its as-of date and the data is observed only through "
+            f"{observed}. Load a longer history, or choose a shorter horizon (--horizon-days).")
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,11 @@ class Sufficiency:
 
 
 def sufficiency(frame: pd.DataFrame, spec: ModelSpec, masks: dict[str, object]) -> Sufficiency:
+    """Rows, entities and positives in all labelled rows and in each period (masks over the frame's rows)."""
+    keys = frame[[spec.entity_key, spec.label]]  # two columns: a period's selection copies only these
     rows = []
     for period, mask in {"all": slice(None), **masks}.items():
-        part = frame.loc[mask] if not isinstance(mask, slice) else frame
+        part = keys[mask] if not isinstance(mask, slice) else keys
         positive = part[part[spec.label].astype(int) == 1]
         rows.append({"period": period, "rows": len(part), "entities": part[spec.entity_key].nunique(),
                      "positive_rows": len(positive), "positive_entities": positive[spec.entity_key].nunique()})

@@ -153,12 +153,15 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         report.training[spec.name] = stages.run(
             f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows)
         )
-    score_and_report(settings, stages, tuple(models))
+    score_and_report(settings, stages)
     return report
 
 
-def score_and_report(settings: Settings, stages: _Stages, models: tuple[str, ...] = tuple(MODELS)) -> None:
-    """Score each model with its active version, gate the score tables, build the reports, count rows."""
+def score_and_report(settings: Settings, stages: _Stages) -> None:
+    """Score each model whose entities are loaded with its active version, gate the score tables, build the
+    reports, count rows (the full run and the daily refresh alike)."""
+    with connect(settings, read_only=True) as con:
+        models = trainable_models(con)
     for key, spec in MODELS.items():
         if key not in models:
             continue
