@@ -2,12 +2,13 @@
 
 For each base rate (the simulator's default, and a conversion offset giving ~1% positive rows) it simulates
 leads whose ground truth has journey effects, builds the feature mart, and trains the same learner on the
-same out-of-time split with four feature sets, each adding a family to the one before:
+same out-of-time split with five feature sets, each adding a family to the one before:
 
     foundation   counts over trailing windows, recency, fit, stage, budget/decision maker
     + journey    path steps and order, transitions, time between steps, channel diversity, engagement dynamics
     + content    content-topic shares and downloads (TF-IDF topics of page URLs and titles)
-    + encodings  target-encoded city / campaign / landing page / path, colleagues at the company, profile completeness
+    + encodings  target-encoded city / campaign, colleagues at the company, profile completeness
+    + landing    the landing page by its frequent values (the rest pooled)
 
     python benchmarks/ablation.py --leads 30000 [--offsets 0 -2.4] [--json ablation.json]
 
@@ -45,7 +46,8 @@ from scoring.tables import ensure_score_tables  # noqa: E402
 
 LEARNER = ("hist_gradient_boosting", {"learning_rate": 0.05})
 # The families the study adds one at a time, in the order they joined the lead model.
-JOURNEY = (*LEAD_CONVERSION.columns_of(("journey", "engagement_momentum")),
+LANDING = ("landing_page_path",)
+JOURNEY = (*(c for c in LEAD_CONVERSION.columns_of(("journey", "engagement_momentum")) if c not in LANDING),
            "sessions_total", "page_views_total", "avg_pages_per_session", "avg_session_minutes", "bounce_rate",
            "days_since_trial_activity")
 CONTENT = LEAD_CONVERSION.columns_of(("content_interest",))
@@ -53,8 +55,8 @@ ENCODINGS = ("colleagues_known", "profile_completeness", "city", "first_touch_ca
 
 
 def feature_sets() -> list[tuple[str, ModelSpec]]:
-    """Four specs, each adding one family; the last is the production lead model's feature set."""
-    journey, content, encodings = JOURNEY, CONTENT, ENCODINGS
+    """Five specs, each adding one family; the last is the production lead model's feature set."""
+    journey, content, encodings = JOURNEY, CONTENT, ENCODINGS + LANDING
 
     only = LEAD_CONVERSION.restricted_to
     everything = set(LEAD_CONVERSION.features)
@@ -63,7 +65,8 @@ def feature_sets() -> list[tuple[str, ModelSpec]]:
         ("foundation", only(foundation)),
         ("+ journey", only(foundation | set(journey))),
         ("+ content topics", only(foundation | set(journey) | set(content))),
-        ("+ encodings (all)", only(everything)),
+        ("+ encodings", only(foundation | set(journey) | set(content) | set(ENCODINGS))),
+        ("+ landing page (all)", only(everything)),
     ]
 
 

@@ -32,10 +32,19 @@ _HOST = re.compile(r"^[a-z]+://[^/]+")
 _QUERY = re.compile(r"[?#].*$")
 
 
+# A path segment that is an identifier, not words: a run of hex digits (hashes, UUID parts) or any token that
+# mixes letters and digits. Its letters are fragments ("a3f9bcde" holds "bcde"), and topics named by
+# fragments would group pages by chance.
+_IDENTIFIER = re.compile(r"^(?:[0-9a-f]{8,}|(?=[a-z]*\d)(?=\d*[a-z])[a-z0-9]{6,})$")
+
+
 def page_text(url: str | None, title: str | None) -> str:
-    """The words a page is known by: its URL path (without host and query string) and its title."""
+    """The words a page is known by: its URL path (without host, query string and identifier segments) and its
+    title. Empty for a page known only by an id: such a page has no topic, and the model uses it as a value
+    (landing_page_path) instead."""
     path = _QUERY.sub("", _HOST.sub("", (url or "").lower()))
-    return " ".join(_WORDS.findall(path.replace("-", " ").replace("/", " ") + " " + (title or "").lower()))
+    tokens = [t for t in re.split(r"[/\-_.]+", path) if t and not _IDENTIFIER.match(t)]
+    return " ".join(_WORDS.findall(" ".join(tokens) + " " + (title or "").lower()))
 
 
 @dataclass

@@ -6,7 +6,12 @@ empty table or a library's error.
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -29,6 +34,51 @@ MIN_PERIOD_POSITIVES = 10  # each of fit, validation, test and every selection f
 
 class InsufficientData(ValueError):
     """The data cannot support this step; the message says why in data terms and what to do."""
+
+
+class TrainingFailed(RuntimeError):
+    """A learning library refused the data: the message says which data, and what it had; the library's own words
+    follow as a detail."""
+
+
+def _raised_by_library(error: BaseException) -> bool:
+    """Whether the error was raised inside scikit-learn, NumPy or SciPy (not by scorehouse's own checks)."""
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(Path(tb.tb_frame.f_code.co_filename).parts)
+        tb = tb.tb_next
+    return bool(frames) and any(part in ("sklearn", "numpy", "scipy") for part in frames[-1])
+
+
+@contextmanager
+def library_in_data_terms(what: str, frame: pd.DataFrame, label: str,
+                          say: Callable[[str], None]) -> Iterator[None]:
+    """Run a training step so that the user meets the data, not the library: an error raised inside scikit-learn
+    becomes TrainingFailed naming the rows and positives it had, and the library's warnings about the data (often
+    one per fold or per fit) are printed once each with their count instead of scrolling by."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ValueError as error:
+            if isinstance(error, InsufficientData) or not _raised_by_library(error):
+                raise
+            labels = frame[label].astype(int) if label in frame else pd.Series(dtype=int)
+            detail = str(error).splitlines()[0] if str(error) else ""
+            raise TrainingFailed(
+                f"{what}: the learning step could not use the data ({len(frame):,} labelled rows, "
+                f"{int(labels.sum()):,} positive, {labels.nunique()} label class(es)). This usually means too few "
+                "positives in some period or category: load more history, or a shorter horizon. "
+                f"Library detail: {type(error).__name__}: {detail}") from error
+        finally:
+            about_data = [w for w in caught if issubclass(w.category, UserWarning)]
+            counts = Counter((w.category.__name__, str(w.message).splitlines()[0][:200]) for w in about_data)
+            for (category, message), count in counts.items():
+                say(f"  note ({category}{f', {count} times' if count > 1 else ''}): {message}")
+    # the rest (deprecations and the like) go back to Python's own filters, shown or not as they would have been
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def present_sources(con: Connection) -> list[str]:

@@ -2,7 +2,7 @@
 
 Each feature is declared once, in the mart's dbt YAML (dbt_project/models/marts/_marts__models.yml): a column
 with `config: {meta: {feature: <role>, factor: <factor>}}` is a model input of that role (numeric, categorical,
-boolean, target_encoded), explained as part of that factor. Adding a feature is its SQL and its YAML entry;
+boolean, target_encoded, frequent_values), explained as part of that factor. Adding a feature is its SQL and its YAML entry;
 the factors' order and their sentences live here and in scoring/sentences.py.
 """
 
@@ -16,7 +16,7 @@ import yaml
 from core.config import CONTENT_TOPIC_COUNT, PROJECT_ROOT
 
 MARTS_YAML = PROJECT_ROOT / "dbt_project" / "models" / "marts" / "_marts__models.yml"
-ROLES = ("numeric", "categorical", "boolean", "target_encoded")
+ROLES = ("numeric", "categorical", "boolean", "target_encoded", "frequent_values")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class ModelSpec:
     boolean: tuple[str, ...] = ()
     # High-cardinality categoricals: target-encoded out of fold (one-hot would explode; see ml/pipeline.py).
     target_encoded: tuple[str, ...] = ()
+    # Identities with many values and no words to group them by (a landing page, a URL): the frequent values
+    # are one-hot encoded and the rest pooled into one column (ml/pipeline.py).
+    frequent_values: tuple[str, ...] = ()
     horizon_setting: str = "lead_horizon_days"  # the Settings field (and dbt var) holding the label horizon
     date_column: str = "as_of_date"
     observed_flag: str = "is_label_observed"
@@ -51,13 +54,13 @@ class ModelSpec:
 
     @property
     def features(self) -> tuple[str, ...]:
-        return self.numeric + self.categorical + self.boolean + self.target_encoded
+        return self.numeric + self.categorical + self.boolean + self.target_encoded + self.frequent_values
 
     def restricted_to(self, allowed: set[str]) -> "ModelSpec":
         """The same spec with only the allowed feature columns (reason groups left without columns are dropped)."""
         keep = lambda columns: tuple(c for c in columns if c in allowed)  # noqa: E731
         return replace(self, numeric=keep(self.numeric), categorical=keep(self.categorical), boolean=keep(self.boolean),
-                       target_encoded=keep(self.target_encoded),
+                       target_encoded=keep(self.target_encoded), frequent_values=keep(self.frequent_values),
                        reason_groups=tuple((f, keep(cols)) for f, cols in self.reason_groups if keep(cols)))
 
     def columns_of(self, factors: tuple[str, ...]) -> tuple[str, ...]:

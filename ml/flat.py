@@ -26,6 +26,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from core.config import Settings
 from core.warehouse import Connection, connect, transaction
+from ml.diagnostics import library_in_data_terms
 from ml.features import ModelSpec
 from ml.leakage import audit, decide, excluded_and_warned, record_audit, warn_dominant
 from ml.pipeline import CANDIDATES, make_pipeline_for
@@ -308,6 +309,11 @@ def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], N
     scores.flat_NAME_scores and registers the model."""
     say = progress or (lambda _m: None)
     rows = _rows(export)
+    with library_in_data_terms(f"flat export {export.name}", rows.data, "label", say):
+        return _audit_fit_and_score(settings, export, rows, say)
+
+
+def _audit_fit_and_score(settings: Settings, export: FlatExport, rows: _Rows, say: Callable[[str], None]) -> FlatResult:
     candidates = [c for c in rows.data.columns if c not in ("entity_id", "label", rows.label_col, rows.created_col)]
     report = _audit(settings, export, rows, candidates)
     excluded, warned = excluded_and_warned(report)

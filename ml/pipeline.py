@@ -22,11 +22,15 @@ BASELINE = "logistic_l1"
 NEAR_ZERO_VARIANCE = 1e-5
 # Rows a category needs before its own conversion rate outweighs the overall rate in its target encoding.
 TARGET_ENCODING_SMOOTHING = 50.0
+# A frequent value (frequent_values role) is one seen on at least this share of training rows; at most this
+# many columns per feature, the last one pooling every rarer value.
+FREQUENT_VALUE_SHARE = 0.01
+FREQUENT_VALUE_COLUMNS = 20
 
 
 def _preprocessor(spec: ModelSpec, scale: bool) -> ColumnTransformer:
     """Numbers imputed (with a missing-value indicator per column), low-cardinality categories one-hot encoded,
-    high-cardinality ones target-encoded.
+    high-cardinality ones target-encoded, identities (pages) by their frequent values.
 
     Target encoding: each category becomes the label mean shrunk towards the overall rate (a category needs
     about TARGET_ENCODING_SMOOTHING rows to count for half). During fit the encoding of every training row
@@ -34,7 +38,9 @@ def _preprocessor(spec: ModelSpec, scale: bool) -> ColumnTransformer:
     folds are unshuffled over rows sorted by as-of date, so a lead's weekly rows mostly share a fold. A
     column that is nearly one value per lead (company domain, the full journey path) is never target-encoded:
     its encoding would identify the lead. The mart encodes the domain by frequency (colleagues_known), the
-    path enters as its individual steps, and page URLs as their content-topic shares.
+    path enters as its individual steps, and page URLs as their content-topic shares where they have words. The
+    landing page is an identity even without words (a hashed id): its frequent values get a column each and the
+    rare ones share one, which needs no label and so cannot identify a lead.
     """
     numeric_steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
     if scale:
@@ -57,6 +63,15 @@ def _preprocessor(spec: ModelSpec, scale: bool) -> ColumnTransformer:
                 list(spec.categorical),
             ),
             *([("target_encoded", make_pipeline(*encoded_steps), list(spec.target_encoded))] if spec.target_encoded else []),
+            *([(
+                "frequent_values",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"),
+                    OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=FREQUENT_VALUE_SHARE,
+                                  max_categories=FREQUENT_VALUE_COLUMNS, sparse_output=False),
+                ),
+                list(spec.frequent_values),
+            )] if spec.frequent_values else []),
         ],
         verbose_feature_names_out=False,
     )

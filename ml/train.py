@@ -25,7 +25,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from core.config import Settings
 from core.warehouse import Connection, connect
 from ml.dataset import VALUE, check_horizon, load_export_extras, load_labelled
-from ml.diagnostics import MIN_PERIOD_POSITIVES, InsufficientData, present_sources, require_enough, sufficiency
+from ml.diagnostics import (MIN_PERIOD_POSITIVES, InsufficientData, library_in_data_terms, present_sources,
+                            require_enough, sufficiency)
 from ml.features import ModelSpec
 from ml.leakage import audit, decide, excluded_and_warned, warn_dominant
 from ml.metrics import decile_table, evaluate, segment_metrics, signal_verdict, threshold_curve
@@ -70,7 +71,7 @@ def baseline_values(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, object]:
     for column in spec.numeric:
         median = frame[column].median()
         values[column] = None if pd.isna(median) else float(median)
-    for column in spec.categorical + spec.boolean + spec.target_encoded:
+    for column in spec.categorical + spec.boolean + spec.target_encoded + spec.frequent_values:
         mode = frame[column].mode(dropna=True)
         values[column] = mode.iloc[0] if len(mode) else None
     return values
@@ -163,13 +164,14 @@ def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say) -
     return spec.restricted_to(set(spec.features) - set(excluded)), report
 
 
-def _audit_export_columns(spec: ModelSpec, fit: pd.DataFrame, extras: pd.DataFrame, say) -> pd.DataFrame:
+def _audit_export_columns(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, extras: pd.DataFrame,
+                          say) -> pd.DataFrame:
     """The export's columns outside the contract (never features), audited like features on the fit rows: a
     flagged one is a leak a mapping must not turn into a field. Recorded in ml.leakage_audit, not excluded."""
     columns = [c for c in extras.columns if c != spec.entity_key]
     if not columns or fit.empty:
         return pd.DataFrame()
-    sample = fit[[spec.entity_key, spec.label]].sample(n=min(len(fit), AUDIT_ROWS), random_state=0)
+    sample = fit[[spec.entity_key, spec.label]].sample(n=min(len(fit), AUDIT_ROWS), random_state=settings.random_seed)
     joined = sample.merge(extras, on=spec.entity_key, how="left")
     report = audit(joined, joined[spec.label].astype(int).to_numpy(), columns, check_names=True)
     report["is_excluded"] = False
@@ -406,12 +408,13 @@ def train_model(settings: Settings, spec: ModelSpec, progress: Callable[[str], N
     frame, champion, extras = _read_training_rows(settings, spec, horizon)
     if frame.attrs.get("entity_share", 1.0) < 1.0:
         say(f"training on the labelled rows of {frame.attrs['entity_share']:.1%} of entities ({len(frame):,} rows)")
-    periods = _periods(frame, spec, horizon, settings, say)
-    spec, audit_report = _audited_spec(settings, spec, periods.part("fit"), say)
-    audit_report = pd.concat([audit_report, _audit_export_columns(spec, periods.part("fit"), extras, say)],
-                             ignore_index=True)
-    selection = _select_and_fit(settings, spec, periods, say)
-    evaluation = _evaluate(settings, spec, periods, selection)
+    with library_in_data_terms(f"{spec.name} ({spec.mart})", frame, spec.label, say):
+        periods = _periods(frame, spec, horizon, settings, say)
+        spec, audit_report = _audited_spec(settings, spec, periods.part("fit"), say)
+        export_audit = _audit_export_columns(settings, spec, periods.part("fit"), extras, say)
+        audit_report = pd.concat([audit_report, export_audit], ignore_index=True)
+        selection = _select_and_fit(settings, spec, periods, say)
+        evaluation = _evaluate(settings, spec, periods, selection)
     test = periods.part("test")
     promotion = _promotion(champion, spec, test, evaluation.winner_metrics["pr_auc"])
     trained_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)

@@ -59,3 +59,31 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
+
+
+# Landing pages known only by a hashed id (no words in the URL, no title), each with its own conversion rate.
+LANDING_RATES = (0.04, 0.06, 0.10, 0.15, 0.22, 0.30, 0.40, 0.50)
+
+
+def landing_page_export(n: int, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Salesforce-shaped leads whose only signal is the landing page, and one page view each (its landing page,
+    an hour after creation). The pages' URLs are md5 ids: they have no words to group them by."""
+    import hashlib
+
+    rng = np.random.default_rng(seed)
+    leads = salesforce_leads(n, seed=seed)
+    page = rng.integers(0, len(LANDING_RATES), n)
+    converted = rng.random(n) < np.asarray(LANDING_RATES)[page]
+    created = pd.to_datetime(leads.CreatedDate.str.replace("Z", ""))
+    converted_at = created + pd.to_timedelta(rng.exponential(20, n) + 1, unit="D")
+    leads["LeadSource"] = rng.choice(list(SOURCES), n)
+    leads["Title"] = "Analyst"
+    leads["IsConverted"] = np.where(converted, "true", "false")
+    leads["ConvertedDate"] = np.where(converted, converted_at.dt.strftime("%Y-%m-%d"), "")
+    leads["Status"] = np.where(converted, "Closed - Converted", "Working - Contacted")
+    urls = [f"https://go.example.com/lp/{hashlib.md5(f'page {k}'.encode()).hexdigest()}" for k in range(len(LANDING_RATES))]
+    views = pd.DataFrame({
+        "message_id": leads.Id + "-lp", "anonymous_id": "anon-" + leads.Id, "user_id": leads.Id,
+        "session_id": leads.Id + "-s", "url": np.asarray(urls)[page], "timestamp": created + pd.Timedelta(hours=1),
+    })
+    return leads, views

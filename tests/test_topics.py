@@ -35,6 +35,14 @@ def test_page_text_keeps_path_and_title_words_only():
     assert page_text(None, None) == ""
 
 
+def test_identifier_segments_are_not_words():
+    """Hashes, UUIDs and letter-digit ids give no words (their letters are fragments); words beside them stay."""
+    assert page_text("/lp/17e477fe899e29fb93a2117a6a9baadf", None) == ""
+    assert page_text("https://a.test/landing/5f2a9c0e-1b2c-4d3e-8f90-1234567890ab", None) == "landing"
+    assert page_text("/p/abc123def/pricing-plans", "Plans") == "pricing plans plans"
+    assert page_text("/blog/decade-of-cafes", None) == "blog decade cafes"
+
+
 def test_topics_are_fitted_once_and_new_pages_join_existing_topics(tmp_path):
     settings = isolated_settings(tmp_path)
     _land(settings, PAGES)
