@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(K|M|G|T)i?B$", re.IGNORECASE)
 
 
 @cache
@@ -84,6 +87,25 @@ class Settings:
     duckdb_threads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_THREADS", str(os.cpu_count() or 2))))
     # A full build of more leads than this runs in time steps (ingest/incremental.py: time_chunks).
     build_chunk_leads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_BUILD_CHUNK_LEADS", "100000")))
+
+    def __post_init__(self) -> None:
+        """Settings that reach SQL or a resource limit are checked here, whatever set them (flag, environment or
+        code): a bad one is an error naming it, never text spliced into a query."""
+        problems = []
+        if self.observed_through is not None:
+            try:
+                date.fromisoformat(str(self.observed_through))
+            except ValueError:
+                problems.append(f"as-of date {self.observed_through!r} is not a date (YYYY-MM-DD)")
+        for name in ("lead_horizon_days", "churn_horizon_days", "duckdb_threads", "build_chunk_leads"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name} {getattr(self, name)!r} is not a positive whole number")
+        if not 0 <= float(self.control_share) < 1:
+            problems.append(f"control_share {self.control_share!r} is not a share in [0, 1)")
+        if not MEMORY_LIMIT.match(str(self.duckdb_memory_limit)):
+            problems.append(f"memory limit {self.duckdb_memory_limit!r} is not a size such as 7GB or 512MB")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @property
     def dbt_profiles_dir(self) -> Path:

@@ -26,11 +26,16 @@ def connect(settings: Settings, read_only: bool = False, create: bool = True) ->
             f"warehouse {settings.warehouse_path} does not exist yet: run `scorehouse run` (or `scorehouse build`) first"
         )
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        str(settings.warehouse_path),
-        read_only=read_only,
-        config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads},
-    )
+    try:
+        con = duckdb.connect(
+            str(settings.warehouse_path),
+            read_only=read_only,
+            config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads},
+        )
+    except duckdb.IOException as error:  # locked by another writer, or a file this user may not write
+        reason = str(error).splitlines()[0]
+        raise RuntimeError(f"warehouse {settings.warehouse_path} cannot be opened "
+                           f"{'for reading' if read_only else 'for writing'}: {reason}") from error
     try:
         yield con
     finally:
@@ -44,7 +49,10 @@ def transaction(con: Connection) -> Iterator[Connection]:
     try:
         yield con
     except BaseException:
-        con.execute("rollback")
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass  # the failure already ended the transaction; the original error is the one to report
         raise
     con.execute("commit")
 

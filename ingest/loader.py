@@ -15,6 +15,7 @@ those fields imply, in raw.crm_lead_status_history, each loaded no earlier than 
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -33,10 +34,16 @@ from ingest.mapping import LoadError, Mapping, MappingError, check_against, norm
 
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
              "utf-16": "utf-16"}
-DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y")
+# Formats tried per date column besides ISO 8601 (day-first before month-first: a column both read completely is
+# ambiguous, read day-first, and the load says so; a mapping's date_format settles it).
+DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d.%m.%Y")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 FUTURE_TOLERANCE_HOURS = 24
+# Id values that stand for "no value" in exports (compared lower-cased). A required id holding one is rejected;
+# an optional one (an unassigned owner) is read as empty, and the load says how many. An id with a control
+# character such as NUL is rejected: it is damage, not a value.
+PLACEHOLDER_IDS = ("n/a", "na", "#n/a", "null", "none", "nan", "nil", "undefined", "-", "?")
 
 
 def _lead_outcomes() -> dict[str, str]:
@@ -62,6 +69,7 @@ create table if not exists raw._load_rejects (
 );
 alter table raw._load_log add column if not exists known_at varchar;
 alter table raw._load_log add column if not exists historical varchar;
+alter table raw._load_log add column if not exists reading_sha256 varchar;
 """
 
 
@@ -76,6 +84,7 @@ class LoadReport:
     rows_loaded: int = 0
     rows_rejected: int = 0
     already_loaded: bool = False
+    load_id: str = ""  # raw._load_log.load_id (also what `scorehouse unload` takes)
     warnings: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     derived_status_changes: int = 0
@@ -93,21 +102,68 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# A timestamp that names its offset (Z, +05:00, -0800) is converted to UTC, the contract's time zone.
+_HAS_OFFSET = r"'(Z|z|[+-]\d\d:?\d\d)$'"
+ISO = "iso"  # DuckDB's own ISO 8601 reading: 2025-03-01, 2025-03-01 10:00, 2025-03-01T10:00:00.5 ...
+
+
 def _parse_expression(column: str, type_: str, date_format: str | None) -> str:
-    """SQL that reads a text value as the contract type, or NULL when it cannot."""
+    """SQL that reads a text value as the contract type, or NULL when it cannot. A date or timestamp is read in
+    one format (`date_format`, decided per column by _column_date_formats), never guessed row by row."""
     value = f"nullif(trim({_ident(column)}), '')"
+    if type_ == "varchar" and column.endswith("_id"):
+        return f"(case when lower({value}) not in ({', '.join(map(_quote, PLACEHOLDER_IDS))}) then {value} end)"
     if type_ == "varchar":
         return value
-    if type_ in ("integer", "double"):
-        return f"try_cast({value} as {'bigint' if type_ == 'integer' else 'double'})"
+    if type_ == "integer":  # a 32-bit integer: a larger number or a fraction cannot be read, not cut or rounded
+        return (f"(case when try_cast({value} as double) = floor(try_cast({value} as double)) "
+                f"then try_cast(try_cast({value} as double) as integer) end)")
+    if type_ == "double":  # NaN and infinity are not amounts
+        return f"(case when isfinite(try_cast({value} as double)) then try_cast({value} as double) end)"
     if type_ == "boolean":
         return (f"case when lower({value}) in ({', '.join(map(_quote, TRUE_WORDS))}) then true "
                 f"when lower({value}) in ({', '.join(map(_quote, FALSE_WORDS))}) then false end")
-    formats = (date_format,) if date_format else DATE_FORMATS
-    parsed = ", ".join([f"try_cast({value} as timestamp)"] * (date_format is None)
-                       + [f"try_strptime({value}, {_quote(f)})" for f in formats])
-    expression = f"coalesce({parsed})"
+    local = (f"try_cast({value} as timestamp)" if date_format in (None, ISO)
+             else f"try_strptime({value}, {_quote(date_format)})")
+    expression = (f"(case when regexp_matches({value}, {_HAS_OFFSET}) "
+                  f"then timezone('UTC', try_cast({value} as timestamptz)) else {local} end)")
     return f"cast({expression} as date)" if type_ == "date" else expression
+
+
+def _column_date_formats(con: Connection, source: SourceTable, mapping: Mapping,
+                         report: LoadReport) -> dict[str, str]:
+    """Per date/timestamp field of the staged file: the one format that reads most of its values (ISO first on a
+    tie; `date_format` from the mapping when set). A value the chosen format cannot read is rejected, so a column
+    mixing 03/01/2025 and 01/13/2025 is not read half as day-first and half as month-first."""
+    timed = [c.name for c in source.columns if c.type in ("date", "timestamp")]
+    present = {name for (name,) in con.execute("select column_name from (describe mapped)").fetchall()}
+    chosen = {}
+    for name in timed:
+        if mapping.date_format or name not in present:
+            chosen[name] = mapping.date_format or ISO
+            continue
+        value = f"nullif(trim({_ident(name)}), '')"
+        candidates = (ISO, *DATE_FORMATS)
+        counts = con.execute("select " + ", ".join(
+            f"count(try_cast({value} as timestamp))" if f == ISO else f"count(try_strptime({value}, {_quote(f)}))"
+            for f in candidates) + " from mapped").fetchall()[0]
+        best = max(range(len(candidates)), key=lambda i: (counts[i], -i))
+        chosen[name] = candidates[best]
+        rivals = [candidates[i] for i in range(len(candidates)) if i != best and counts[i] == counts[best] > 0]
+        if rivals:
+            report.warnings.append(f"{name}: every date reads as {chosen[name]} and as {rivals[0]}; read as "
+                                   f"{chosen[name]} (set date_format in a mapping if that is wrong)")
+    return chosen
+
+
+def _count_optional_placeholders(con: Connection, source: SourceTable, present: set[str], report: LoadReport) -> None:
+    placeholders = ", ".join(map(_quote, PLACEHOLDER_IDS))
+    for c in source.columns:
+        if c.name.endswith("_id") and not c.required and c.name in present:
+            count = con.execute(f"select count(*) from mapped where lower(trim({_ident(c.name)})) in ({placeholders})"
+                                ).fetchall()[0][0]
+            if count:
+                report.warnings.append(f"{c.name}: {count:,} placeholder value(s) such as N/A read as empty")
 
 
 def raw_table_ddl(source: SourceTable) -> str:
@@ -118,37 +174,67 @@ def raw_table_ddl(source: SourceTable) -> str:
             + "".join(f"alter table raw.{source.name} add column if not exists {c};" for c in columns))
 
 
+def _file_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when it is gzip-compressed (DuckDB's reader does the same by its name)."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix.lower() == ".gz" else data
+
+
 def _csv_dialect(path: Path, mapping: Mapping) -> tuple[str, str]:
     """(delimiter, encoding) of a CSV file: the mapping's, else the delimiter the standard library's sniffer
     finds in the header line among , ; tab and |."""
     encoding = ENCODINGS.get(mapping.encoding.lower().replace("_", "-"))
     if encoding is None:
         raise LoadError(f"{path}: encoding {mapping.encoding!r} is not supported (utf-8, latin-1, utf-16)")
+    data = _file_bytes(path)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 byte order mark says it all
+        encoding = "utf-16"
     if mapping.delimiter:
         return mapping.delimiter, encoding
-    with path.open(encoding=encoding, errors="replace", newline="") as handle:
-        header = handle.readline()
+    header = io.StringIO(data[:65536].decode(encoding, errors="replace"), newline="").readline()
     try:
         return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter, encoding
     except csv.Error:  # one column, or nothing to tell between candidates
         return ",", encoding
 
 
-def _csv_records(path: Path, delimiter: str, encoding: str) -> int:
-    """Data records in a CSV file, counted by the standard library's reader (quoted delimiters and line breaks
-    inside fields count once), independently of the parser that loads them: the reconciliation's left side.
-    A blank line is no record; a line of spaces is one (it is rejected, not lost)."""
-    text = path.read_bytes().decode(encoding, errors="replace")
+@dataclass
+class _CsvShape:
+    records: int  # the last record number minus the header's
+    blank: list[int]  # numbers of blank records (empty or only spaces): no rows, not read, not rejected
+    longest: int  # characters in the longest record, so that DuckDB's reader takes every record whole
+
+
+def _csv_records(path: Path, delimiter: str, encoding: str) -> _CsvShape:
+    """The file's records as DuckDB's reader numbers them (the header is 1; a quoted line break stays inside its
+    record; an empty line takes a number), counted by the standard library's reader, independently of the parser
+    that loads them: the reconciliation's left side."""
+    text = _file_bytes(path).decode(encoding, errors="replace")
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))  # one field may be the whole file
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return max(0, sum(1 for record in reader if record) - 1)
+    number, blank, longest = 0, [], 0
+    for record in reader:
+        number += 1
+        longest = max(longest, sum(len(field) + 3 for field in record))  # with its delimiter and quotes
+        if number > 1 and all(not field.strip() for field in record) and len(record) <= 1:
+            blank.append(number)
+    # an empty line at the very end is no record for either reader
+    while blank and blank[-1] == number:
+        blank.pop()
+        number -= 1
+    return _CsvShape(max(0, number - 1), blank, longest)
 
 
 def _stage_csv(con: Connection, path: Path, mapping: Mapping) -> int:
     """DuckDB's CSV reader into temp tables `incoming` (the good rows, with their record number `_line`) and
     `file_rejects` (one row per record the reader refused); returns the records in the file."""
     delimiter, encoding = _csv_dialect(path, mapping)
+    shape = _csv_records(path, delimiter, encoding)
+    # a long record (a pasted document in a notes field) is a value like any other: the reader's line limit
+    # (2 MB by default, in bytes) is raised to fit the longest record of this file
+    max_line = max(2_000_000, 4 * shape.longest + 1024)
     options = (f"all_varchar = true, header = true, store_rejects = true, delim = {_quote(delimiter)}, "
-               f"encoding = {_quote(encoding)}, null_padding = false, strict_mode = true")
+               f"encoding = {_quote(encoding)}, null_padding = false, strict_mode = true, max_line_size = {max_line}")
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
     try:
         con.execute(f"create or replace temp table incoming_raw as "
@@ -160,15 +246,17 @@ def _stage_csv(con: Connection, path: Path, mapping: Mapping) -> int:
                 "string_agg(distinct coalesce(column_name, ''), ', ') as field, "
                 "min(error_type || ': ' || error_message) as error, min(csv_line) as raw_line "
                 "from reject_errors group by line")
-    records = _csv_records(path, delimiter, encoding)
-    # The reader numbers records (the header is 1); the good rows are the others, in file order.
+    records, blank = shape.records, shape.blank
+    if blank:  # lines of spaces are blank lines, not short rows
+        con.execute("delete from file_rejects where list_contains(?, line)", [blank])
+    # The good rows are the other numbered records, in file order.
     bad = [r[0] for r in con.execute("select line from file_rejects").fetchall()]
-    good = np.setdiff1d(np.arange(2, records + 2), bad)
+    good = np.setdiff1d(np.arange(2, records + 2), bad + blank)
     con.register("good_lines", pd.DataFrame({"_pos": np.arange(1, len(good) + 1), "_line": good}))
     con.execute("create or replace temp table incoming as select r.* exclude (_pos), g._line "
                 "from incoming_raw r join good_lines g using (_pos)")
     con.unregister("good_lines")
-    return records
+    return records - len(blank)
 
 
 def _stage_parquet(con: Connection, path: Path) -> int:
@@ -220,7 +308,7 @@ def _map_columns(con: Connection, path: Path, source: SourceTable, mapping: Mapp
     """Temp table `mapped`: the file's columns, expressions and constants mapped onto the contract (the file's
     other columns kept as JSON in `_extra`) and its values mapped; returns the contract fields the file sets."""
     file_columns = [r[0] for r in con.execute("describe incoming").fetchall() if r[0] != "_line"]
-    report.warnings += check_against(mapping, source, file_columns, str(path))
+    report.warnings += check_against(mapping, source, file_columns, mapping.origin or str(path))
     contract_names = {c.name for c in source.columns}
     assigned = _explicit_fields(con, path, mapping, file_columns)
     extra: list[str] = []
@@ -288,17 +376,25 @@ def _after_outcome(path: Path, source: SourceTable, mapping: Mapping, present: s
     return after
 
 
-def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bool,
-                now: str) -> list[tuple[str, str, str]]:
+def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bool, now: str,
+                formats: dict[str, str]) -> list[tuple[str, str, str]]:
     """(condition, field, reason) for each way a row can be unusable, in the order a row's first problem is named."""
     checks = []
     for c in source.columns:
         raw_value = f"nullif(trim({_ident(c.name)}), '')"
+        if c.name.endswith("_id"):
+            if c.required:
+                placeholders = ", ".join(map(_quote, PLACEHOLDER_IDS))
+                checks.append((f"lower({raw_value}) in ({placeholders})", _quote(c.name),
+                               f"'{c.name} ' || {raw_value} || ' is a placeholder, not an id'"))
+            checks.append((f"regexp_matches({_ident(c.name)}, '[\\x00-\\x1f\\x7f]')", _quote(c.name),
+                           f"'{c.name} holds a control character (NUL, tab, line break), not an id'"))
         if c.required and (c.name != "_loaded_at" or loaded_at_given):
             checks.append((f"{raw_value} is null", _quote(c.name), f"'missing required field {c.name}'"))
         if c.type != "varchar":
+            as_format = f" in this column's format {formats[c.name]}" if formats.get(c.name, ISO) != ISO else ""
             checks.append((f"{raw_value} is not null and ({parsed[c.name]}) is null", _quote(c.name),
-                           f"'cannot read ' || {raw_value} || ' as {c.type}'"))
+                           f"'cannot read ' || {raw_value} || {_quote(f' as {c.type}{as_format}')}"))
     event = parsed[source.event_time]
     checks.append((f"({event}) > ({parsed['_loaded_at']}) + interval {FUTURE_TOLERANCE_HOURS} hour",
                    _quote(source.event_time), "'event time after the row was loaded (in the future)'"))
@@ -314,9 +410,9 @@ def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bo
 
 
 def _check_rows(con: Connection, source: SourceTable, parsed: dict[str, str], loaded_at_given: bool,
-                now: str) -> None:
+                now: str, formats: dict[str, str]) -> None:
     """Temp table `checked`: `mapped` with each row's first problem (`_reason`, `_field`; NULL when usable)."""
-    checks = _row_checks(source, parsed, loaded_at_given, now)
+    checks = _row_checks(source, parsed, loaded_at_given, now, formats)
     reason = "case " + " ".join(f"when {cond} then {msg}" for cond, _, msg in checks) + " end"
     field_of = "case " + " ".join(f"when {cond} then {fld}" for cond, fld, _ in checks) + " end"
     con.execute(f"create or replace temp table checked as select *, {reason} as _reason, {field_of} as _field "
@@ -334,6 +430,7 @@ class _FileLoad:
     loaded_at: datetime
     known_at: dict | None  # the mapping's declarations of when fields are known
     historical: str | None  # the field each row's load time was taken from (a backfill), if any
+    reading: str  # how the file was read (mapping and options): the same file read otherwise is another load
 
 
 def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], report: LoadReport, entry: _FileLoad) -> None:
@@ -360,9 +457,11 @@ def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], repor
         if name == "crm_leads":
             report.derived_status_changes = _derive_status_changes(con, load_id)
         con.execute("insert into raw._load_log (load_id, source_table, source_file, file_sha256, loaded_at, rows_read, "
-                    "rows_loaded, rows_rejected, known_at, historical) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "rows_loaded, rows_rejected, known_at, historical, reading_sha256) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [load_id, name, path, entry.sha256, entry.loaded_at, report.rows_read, report.rows_loaded,
-                     report.rows_rejected, json.dumps(entry.known_at) if entry.known_at else None, entry.historical])
+                     report.rows_rejected, json.dumps(entry.known_at) if entry.known_at else None, entry.historical,
+                     entry.reading])
 
 
 def _derive_status_changes(con: Connection, load_id: str) -> int:
@@ -388,12 +487,15 @@ def _changed(con: Connection, sql: str, params: list) -> int:
 def _checked_file(source_name: str, path: Path) -> SourceTable:
     if source_name not in BY_NAME:
         raise LoadError(f"{path}: unknown source {source_name!r}; the sources are: {', '.join(sorted(BY_NAME))}")
+    if path.is_dir():
+        raise LoadError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise LoadError(f"{path}: the file is empty (no header, no rows)")
-    if path.suffix.lower() not in (".parquet", ".csv", ".txt", ".tsv"):
-        raise LoadError(f"{path}: unsupported file type {path.suffix.lower()!r} (use .csv or .parquet)")
+    kind = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    if kind not in (".parquet", ".csv", ".txt", ".tsv", ".csv.gz", ".txt.gz", ".tsv.gz"):
+        raise LoadError(f"{path}: unsupported file type {kind!r} (use .csv, .csv.gz or .parquet)")
     return BY_NAME[source_name]
 
 
@@ -405,14 +507,20 @@ def load_file(con: Connection, source_name: str, path: Path, mapping_path: Path 
     source = _checked_file(source_name, path)
     mapping = read_mapping(mapping_path).with_historical(historical)
     report = LoadReport(source_name, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    load_id = f"{source_name}-{digest[:16]}"
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise LoadError(f"{path}: cannot be read: {error.strerror}") from error
+    # The same bytes read another way (a fixed mapping, another encoding) are another load: a reading that
+    # rejected rows can be corrected. Rows the first reading loaded are then refused as already loaded.
+    reading = hashlib.sha256(json.dumps(mapping.reading(), sort_keys=True, default=str).encode()).hexdigest()
+    load_id = report.load_id = f"{source_name}-{digest[:16]}-{reading[:8]}"
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     con.execute(LOG_DDL)
     con.execute(raw_table_ddl(source))
     seen = con.execute(
-        "select rows_read, rows_loaded, rows_rejected from raw._load_log where source_table = ? and file_sha256 = ?",
-        [source_name, digest],
+        "select rows_read, rows_loaded, rows_rejected from raw._load_log where source_table = ? and file_sha256 = ? "
+        "and coalesce(reading_sha256, ?) = ?", [source_name, digest, reading, reading],
     ).fetchall()
     if seen:
         report.rows_read, report.rows_loaded, report.rows_rejected = seen[0]
@@ -421,13 +529,15 @@ def load_file(con: Connection, source_name: str, path: Path, mapping_path: Path 
     is_parquet = path.suffix.lower() == ".parquet"
     report.rows_read = _stage_parquet(con, path) if is_parquet else _stage_csv(con, path, mapping)
     present = _map_columns(con, path, source, mapping, report)
-    parsed = {c.name: _parse_expression(c.name, c.type, mapping.date_format) for c in source.columns}
+    formats = _column_date_formats(con, source, mapping, report)
+    _count_optional_placeholders(con, source, present, report)
+    parsed = {c.name: _parse_expression(c.name, c.type, formats.get(c.name)) for c in source.columns}
     loaded_at_given = "_loaded_at" in present
     if not loaded_at_given:
         parsed["_loaded_at"] = f"timestamp {_quote(str(now))}"
-    _check_rows(con, source, parsed, loaded_at_given, f"timestamp {_quote(str(now))}")
+    _check_rows(con, source, parsed, loaded_at_given, f"timestamp {_quote(str(now))}", formats)
     _publish(con, source, parsed, report, _FileLoad(load_id, digest, now, mapping.known_at or None,
-                                                    mapping.historical))
+                                                    mapping.historical, reading))
     if mapping.historical:
         report.warnings.append(f"historical backfill: each row's load time is its {mapping.historical}, so every "
                                "value in this file is taken as known then (see raw._load_log.historical)")
@@ -449,17 +559,19 @@ class UnloadReport:
 
 
 def unload_file(con: Connection, file: str) -> UnloadReport:
-    """Take one loaded file out again, named by its path or (a prefix of) its SHA-256: its rows, the rows derived
-    from it, its rejects and its log entry, in one transaction."""
+    """Take one loaded file out again, named by its path, (a prefix of) its SHA-256 or its load id: its rows, the
+    rows derived from it, its rejects and its log entry, in one transaction."""
     con.execute(LOG_DDL)
     candidates = {str(file), str(Path(file).expanduser().resolve())}
     found = con.execute(
         "select load_id, source_table, source_file from raw._load_log where source_file in (select unnest(?)) "
-        "or (length(?) >= 8 and starts_with(file_sha256, lower(?)))", [sorted(candidates), file, file]).fetchall()
+        "or (length(?) >= 8 and starts_with(file_sha256, lower(?))) or load_id = ?",
+        [sorted(candidates), file, file, file]).fetchall()
     if not found:
         raise LoadError(f"{file}: no loaded file has this path or content hash (see raw._load_log)")
     if len(found) > 1:
-        raise LoadError(f"{file}: {len(found)} loads match ({', '.join(r[0] for r in found)}); name one by its hash")
+        raise LoadError(f"{file}: {len(found)} loads match ({', '.join(r[0] for r in found)}); name one by its "
+                        "load id")
     load_id, source, path = found[0]
     tables = [source] + (["crm_lead_status_history"] if source == "crm_leads" else [])
     with transaction(con):

@@ -19,7 +19,7 @@ SQL expression, checked against the file before anything is written.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -58,6 +58,11 @@ class Mapping:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     known_at: dict[str, str] = field(default_factory=dict)
     historical: str | None = None  # the field whose time is each row's load time
+    origin: str | None = field(default=None, compare=False)  # the mapping file, for messages
+
+    def reading(self) -> dict:
+        """Everything that decides how a file is read (not where the mapping came from)."""
+        return {k: v for k, v in asdict(self).items() if k != "origin"}
 
     def with_historical(self, column: str | None) -> "Mapping":
         return replace(self, historical=column) if column else self
@@ -79,10 +84,16 @@ def read_mapping(path: Path | None) -> Mapping:
     if not path.is_file():
         raise MappingError(f"{path}: mapping file not found (or not a file)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise MappingError(f"{path}: mapping file cannot be read: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise MappingError(f"{path}: a mapping file is UTF-8 text; byte {error.start} is not") from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
         raise MappingError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
-    return parse_mapping(data, str(path))
+    return replace(parse_mapping(data, str(path)), origin=str(path))
 
 
 def parse_mapping(data: object, where: str) -> Mapping:

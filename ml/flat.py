@@ -26,7 +26,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from core.config import Settings
 from core.warehouse import Connection, connect, transaction
-from ml.diagnostics import library_in_data_terms
+from ml.diagnostics import InsufficientData, library_in_data_terms
 from ml.features import ModelSpec
 from ml.leakage import audit, decide, excluded_and_warned, record_audit, warn_dominant
 from ml.pipeline import CANDIDATES, make_pipeline_for
@@ -88,11 +88,36 @@ def _column_name(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", text.strip().lower()).strip("_") or "column"
 
 
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")  # a flat export's name becomes part of table names
+
+
+def flat_name(given: str | None, path: Path) -> str:
+    """The export's name in table names (raw.flat_NAME, ...): --name as given, which must already be a plain
+    name, or the file's name without its extensions, reduced to letters, digits and underscores."""
+    if given is not None:
+        if not NAME.match(given):
+            raise ValueError(f"--name {given!r}: a name is 1 to 48 lower-case letters, digits and underscores, "
+                             "starting with a letter (it becomes part of table names)")
+        return given
+    stem = Path(path).name
+    for extension in (".gz", ".zst", ".csv", ".tsv", ".txt", ".parquet"):  # compression first, then the format
+        stem = stem[: -len(extension)] if stem.lower().endswith(extension) else stem
+    derived = _column_name(stem)
+    derived = derived if derived[:1].isalpha() else f"export_{derived}"
+    return derived[:48].rstrip("_")
+
+
 def _read(path: Path) -> pd.DataFrame:
-    with duckdb.connect() as con:
-        if path.suffix.lower() == ".parquet":
-            return con.execute(f"select * from read_parquet('{path}')").df()
-        return con.execute(f"select * from read_csv('{path}', all_varchar = true, header = true)").df()
+    """Every column as text (the file's path goes to DuckDB as a parameter, never as SQL)."""
+    parquet = ".parquet" in [s.lower() for s in path.suffixes]
+    try:
+        with duckdb.connect() as con:
+            if parquet:
+                return con.execute("select columns(*)::varchar from read_parquet(?)", [str(path)]).df()
+            return con.execute("select * from read_csv(?, all_varchar = true, header = true)", [str(path)]).df()
+    except duckdb.Error as error:
+        kind = "Parquet" if parquet else "CSV"
+        raise ValueError(f"{path}: cannot be read as {kind}: {str(error).splitlines()[0]}") from error
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -171,6 +196,8 @@ def _rows(export: FlatExport) -> _Rows:
             raise ValueError(f"{path}: no column {given!r}; columns are: {', '.join(raw.columns)}")
     raw = raw.loc[:, ~raw.columns.duplicated()]
     label_text = raw[label_col].astype(str).str.strip().str.lower()
+    as_number = pd.to_numeric(label_text, errors="coerce")  # 1.0 / 0.0, as spreadsheets write them
+    label_text = label_text.mask(as_number == 1, "1").mask(as_number == 0, "0")
     open_values = {v.strip().lower() for v in export.open_labels}
     label = np.where(label_text.isin(POSITIVE), 1, np.where(label_text.isin(NEGATIVE), 0,
                                                              np.where(label_text.isin(open_values), OPEN, -1)))
@@ -190,8 +217,22 @@ def _rows(export: FlatExport) -> _Rows:
     is_open = label[keep] == OPEN
     data = usable[~is_open].reset_index(drop=True)
     data["label"] = label[keep][~is_open]
+    positives = int(data["label"].sum())
+    if len(data) == 0:
+        raise InsufficientData(f"{path}: no row has a yes/no {export.label_column}{_rejected_note(rejects)}; "
+                               "nothing was written")
+    if positives == 0 or positives == len(data):
+        raise InsufficientData(
+            f"{path}: {len(data):,} rows have a yes/no {export.label_column} and {positives:,} of them are yes: a model "
+            f"needs both outcomes{_rejected_note(rejects)}; nothing was written")
     return _Rows(raw, rejects, data, data["label"].to_numpy(), label_col, created_col,
                  usable[is_open].reset_index(drop=True))
+
+
+def _rejected_note(rejects: pd.DataFrame) -> str:
+    bad = rejects[rejects.reason.notna()]
+    return "" if bad.empty else f" ({len(bad):,} rows rejected, the first on line {int(bad.line.iloc[0])}: " \
+        f"{bad.reason.iloc[0]})"
 
 
 def _land(con: Connection, export: FlatExport, rows: _Rows, now: datetime) -> None:
@@ -244,11 +285,13 @@ def _evaluate(settings: Settings, rows: _Rows, spec: ModelSpec, result: FlatResu
     return predictions, (y[test] if rows.created_col else y)
 
 
-def _register_and_score(con: Connection, spec: ModelSpec, result: FlatResult, scores: pd.DataFrame,
-                        metadata: dict, now: datetime) -> None:
-    """The model becomes the active one of its name, with its audit, and its scores replace the previous ones."""
+def _land_register_and_score(con: Connection, spec: ModelSpec, export: FlatExport, rows: _Rows, result: FlatResult,
+                             scores: pd.DataFrame, metadata: dict, now: datetime) -> None:
+    """The export lands, the model becomes the active one of its name, with its audit, and its scores replace the
+    previous ones: all in one transaction, so a failure leaves the tables of the previous run as they were."""
     ensure_registry(con)
     with transaction(con):
+        _land(con, export, rows, now)
         con.execute("update ml.model_registry set is_active = false where model_name = ?", [spec.name])
         # a flat export has no label horizon (NULL); its threshold is the F1-best one on the evaluation rows
         con.execute(
@@ -308,6 +351,7 @@ def run_flat(settings: Settings, export: FlatExport, progress: Callable[[str], N
     """Audit, evaluate, fit and score a flat export; lands raw.flat_NAME, marts.fct_flat_NAME and
     scores.flat_NAME_scores and registers the model."""
     say = progress or (lambda _m: None)
+    flat_name(export.name, export.path)  # refuses a name that is not a plain identifier before any SQL sees it
     rows = _rows(export)
     with library_in_data_terms(f"flat export {export.name}", rows.data, "label", say):
         return _audit_fit_and_score(settings, export, rows, say)
@@ -326,8 +370,6 @@ def _audit_fit_and_score(settings: Settings, export: FlatExport, rows: _Rows, sa
     result = FlatResult(export.name, len(rows.raw), len(rows.data), int((~rows.keep).sum()), "", report, excluded,
                         warned=warned, base_rate=float(rows.y.mean()), rows_open=len(rows.open))
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    with connect(settings) as con:
-        _land(con, export, rows, now)
     predictions, truth = _evaluate(settings, rows, spec, result, say)
     result.winner = max(result.metrics, key=lambda k: result.metrics[k]["pr_auc"])
     winner_p = predictions[result.winner]
@@ -364,5 +406,5 @@ def _audit_fit_and_score(settings: Settings, export: FlatExport, rows: _Rows, sa
         "tier": to_tier(probability, cutoffs), "is_open": np.r_[np.zeros(len(scores_p), bool), np.ones(len(open_p), bool)],
     })
     with connect(settings) as con:
-        _register_and_score(con, spec, result, scores, metadata, now)
+        _land_register_and_score(con, spec, export, rows, result, scores, metadata, now)
     return result

@@ -17,7 +17,7 @@ from ingest.loader import LoadError, load_file, unload_file
 from ingest.mapping import MappingError
 from ingest.topics import refresh_page_topics
 from ml.features import MODELS
-from ml.flat import FlatExport, run_flat
+from ml.flat import FlatExport, flat_name, run_flat
 from ml.registry import active_report
 from ml.train import train_model
 from scorehouse import __version__
@@ -150,7 +150,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"scorehouse load: error: {error}", file=sys.stderr)
         return 2
     if report.already_loaded:
-        print(f"{args.path}: already loaded into raw.{args.source}; nothing added")
+        print(f"{args.path}: already loaded into raw.{args.source} with the same mapping and options; nothing added "
+              "(a corrected mapping loads it again; `scorehouse unload` takes the first load out)")
         return 0
     for warning in report.warnings:
         print(f"warning: {warning}")
@@ -179,7 +180,7 @@ def cmd_unload(args: argparse.Namespace) -> int:
 
 
 def cmd_load_flat(args: argparse.Namespace) -> int:
-    name = args.name or Path(args.path).stem.lower().replace("-", "_").replace(" ", "_")
+    name = flat_name(args.name, Path(args.path))
     export = FlatExport(Path(args.path), args.id, args.label, name, args.created_at, tuple(args.keep_column or ()),
                         tuple(args.drop_column or ()), tuple(args.after_outcome or ()), tuple(args.open_label or ()))
     result = run_flat(_settings(args), export, progress=print)
@@ -241,9 +242,25 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
                            metavar=f.flag[2:].upper().replace("-", "_"))
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def _add_debug_flag(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the full traceback of an error instead of its one-line message")
+
+
 def _verb(sub, name: str, func: Callable, text: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=text, description=f"scorehouse {name}: {text}.")
     _add_setting_flags(parser)
+    _add_debug_flag(parser, argparse.SUPPRESS)
     parser.set_defaults(func=func)
     return parser
 
@@ -253,10 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "prediction: build features with dbt, train, score, write scores back.")
     parser.add_argument("--version", action="version", version=f"scorehouse {__version__}")
     _add_setting_flags(parser)
+    _add_debug_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
 
     p = _verb(sub, "simulate", cmd_simulate, "write simulated raw source files")
-    p.add_argument("--leads", type=int, default=10_000)
+    p.add_argument("--leads", type=_positive_int, default=10_000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", help="output folder (default: the raw folder)")
     p.add_argument("--conversion-offset", type=float, default=0.0,
@@ -287,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--historical", metavar="FIELD",
                    help="a backfill: take each row's load time from this time field (e.g. created_at)")
     p = _verb(sub, "unload", cmd_unload, "take a loaded file's rows, rejects and log entry out again")
-    p.add_argument("file", help="the file's path as loaded, or its SHA-256 (at least 8 characters; raw._load_log)")
+    p.add_argument("file", help="the file's path as loaded, its SHA-256 (at least 8 characters) or its load id "
+                                "(raw._load_log)")
 
     p = _verb(sub, "load-flat", cmd_load_flat, "train and score a flat one-row-per-lead export (CSV or Parquet)")
     p.add_argument("path")
@@ -314,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="also open it in a browser")
 
     p = _verb(sub, "run", cmd_run, "the whole job: simulate if needed, land, build, train, score, report")
-    p.add_argument("--leads", type=int, default=10_000, help="leads to simulate when there is no raw data yet")
+    p.add_argument("--leads", type=_positive_int, default=10_000, help="leads to simulate when there is no raw data yet")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--resimulate", action="store_true", help="replace existing raw files with a new simulation")
     p.add_argument("--as-of", help="run as if the data ended at this date (YYYY-MM-DD): features, labels, "
@@ -324,11 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:
+        return args.func(args)
     try:
         return args.func(args)
     except (FileNotFoundError, LookupError, ValueError, RuntimeError) as error:
-        print(f"scorehouse {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        message = str(error)
+    except OSError as error:  # unreadable file, full disk, ...: the file and the system's reason
+        message = f"{error.filename}: {error.strerror}" if error.filename else str(error)
+    except KeyboardInterrupt:
+        message = "interrupted; transactions that did not finish were rolled back"
+    except Exception as error:  # noqa: BLE001 - a user meets one line; --debug shows the rest
+        first = str(error).splitlines()[0] if str(error) else ""
+        message = f"unexpected {type(error).__name__}: {first} (run again with --debug for the traceback)"
+    print(f"scorehouse {args.command}: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
