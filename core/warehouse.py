@@ -64,6 +64,16 @@ def table_exists(con: Connection, schema: str, table: str) -> bool:
     return bool(rows)
 
 
+def quote_string(text: str) -> str:
+    """A SQL string literal holding `text` exactly (for the few places a value cannot be a query parameter)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """A SQL identifier naming `name` exactly, whatever characters a file's header gave it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def row_count(con: Connection, qualified_name: str) -> int:
     return int(con.execute(f"select count(*) from {qualified_name}").fetchall()[0][0])
 
@@ -71,9 +81,9 @@ def row_count(con: Connection, qualified_name: str) -> int:
 def files_sql(folder: Path) -> str:
     """A table function reading every Parquet (else CSV) file in `folder`."""
     if sorted(folder.glob("*.parquet")):
-        return f"read_parquet('{folder.as_posix()}/*.parquet')"
+        return f"read_parquet({quote_string(folder.as_posix() + '/*.parquet')})"
     if sorted(folder.glob("*.csv")):
-        return f"read_csv('{folder.as_posix()}/*.csv', header = true)"
+        return f"read_csv({quote_string(folder.as_posix() + '/*.csv')}, header = true)"
     raise FileNotFoundError(f"{folder}: no .parquet or .csv files to land")
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from core.config import dbt_project_vars
 from core.contract import BY_NAME, SourceTable
-from core.warehouse import Connection, transaction
+from core.warehouse import Connection, quote_identifier, quote_string, transaction
 from ingest.mapping import LoadError, Mapping, MappingError, check_against, normalise, read_mapping
 
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
@@ -94,14 +94,6 @@ class LoadReport:
         return self.rows_read == self.rows_loaded + self.rows_rejected
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 # A timestamp that names its offset (Z, +05:00, -0800) is converted to UTC, the contract's time zone.
 _HAS_OFFSET = r"'(Z|z|[+-]\d\d:?\d\d)$'"
 ISO = "iso"  # DuckDB's own ISO 8601 reading: 2025-03-01, 2025-03-01 10:00, 2025-03-01T10:00:00.5 ...
@@ -110,9 +102,9 @@ ISO = "iso"  # DuckDB's own ISO 8601 reading: 2025-03-01, 2025-03-01 10:00, 2025
 def _parse_expression(column: str, type_: str, date_format: str | None) -> str:
     """SQL that reads a text value as the contract type, or NULL when it cannot. A date or timestamp is read in
     one format (`date_format`, decided per column by _column_date_formats), never guessed row by row."""
-    value = f"nullif(trim({_ident(column)}), '')"
+    value = f"nullif(trim({quote_identifier(column)}), '')"
     if type_ == "varchar" and column.endswith("_id"):
-        return f"(case when lower({value}) not in ({', '.join(map(_quote, PLACEHOLDER_IDS))}) then {value} end)"
+        return f"(case when lower({value}) not in ({', '.join(map(quote_string, PLACEHOLDER_IDS))}) then {value} end)"
     if type_ == "varchar":
         return value
     if type_ == "integer":  # a 32-bit integer: a larger number or a fraction cannot be read, not cut or rounded
@@ -121,10 +113,10 @@ def _parse_expression(column: str, type_: str, date_format: str | None) -> str:
     if type_ == "double":  # NaN and infinity are not amounts
         return f"(case when isfinite(try_cast({value} as double)) then try_cast({value} as double) end)"
     if type_ == "boolean":
-        return (f"case when lower({value}) in ({', '.join(map(_quote, TRUE_WORDS))}) then true "
-                f"when lower({value}) in ({', '.join(map(_quote, FALSE_WORDS))}) then false end")
+        return (f"case when lower({value}) in ({', '.join(map(quote_string, TRUE_WORDS))}) then true "
+                f"when lower({value}) in ({', '.join(map(quote_string, FALSE_WORDS))}) then false end")
     local = (f"try_cast({value} as timestamp)" if date_format in (None, ISO)
-             else f"try_strptime({value}, {_quote(date_format)})")
+             else f"try_strptime({value}, {quote_string(date_format)})")
     expression = (f"(case when regexp_matches({value}, {_HAS_OFFSET}) "
                   f"then timezone('UTC', try_cast({value} as timestamptz)) else {local} end)")
     return f"cast({expression} as date)" if type_ == "date" else expression
@@ -142,10 +134,10 @@ def _column_date_formats(con: Connection, source: SourceTable, mapping: Mapping,
         if mapping.date_format or name not in present:
             chosen[name] = mapping.date_format or ISO
             continue
-        value = f"nullif(trim({_ident(name)}), '')"
+        value = f"nullif(trim({quote_identifier(name)}), '')"
         candidates = (ISO, *DATE_FORMATS)
         counts = con.execute("select " + ", ".join(
-            f"count(try_cast({value} as timestamp))" if f == ISO else f"count(try_strptime({value}, {_quote(f)}))"
+            f"count(try_cast({value} as timestamp))" if f == ISO else f"count(try_strptime({value}, {quote_string(f)}))"
             for f in candidates) + " from mapped").fetchall()[0]
         best = max(range(len(candidates)), key=lambda i: (counts[i], -i))
         chosen[name] = candidates[best]
@@ -157,10 +149,11 @@ def _column_date_formats(con: Connection, source: SourceTable, mapping: Mapping,
 
 
 def _count_optional_placeholders(con: Connection, source: SourceTable, present: set[str], report: LoadReport) -> None:
-    placeholders = ", ".join(map(_quote, PLACEHOLDER_IDS))
+    placeholders = ", ".join(map(quote_string, PLACEHOLDER_IDS))
     for c in source.columns:
         if c.name.endswith("_id") and not c.required and c.name in present:
-            count = con.execute(f"select count(*) from mapped where lower(trim({_ident(c.name)})) in ({placeholders})"
+            column = quote_identifier(c.name)
+            count = con.execute(f"select count(*) from mapped where lower(trim({column})) in ({placeholders})"
                                 ).fetchall()[0][0]
             if count:
                 report.warnings.append(f"{c.name}: {count:,} placeholder value(s) such as N/A read as empty")
@@ -169,7 +162,7 @@ def _count_optional_placeholders(con: Connection, source: SourceTable, present: 
 def raw_table_ddl(source: SourceTable) -> str:
     """raw.<source> with the contract's columns and the loader's lineage columns (those a landed table lacks are
     added, empty)."""
-    columns = [f"{_ident(c.name)} {c.type}" for c in source.columns] + list(LINEAGE)
+    columns = [f"{quote_identifier(c.name)} {c.type}" for c in source.columns] + list(LINEAGE)
     return (f"create schema if not exists raw; create table if not exists raw.{source.name} ({', '.join(columns)});"
             + "".join(f"alter table raw.{source.name} add column if not exists {c};" for c in columns))
 
@@ -233,12 +226,13 @@ def _stage_csv(con: Connection, path: Path, mapping: Mapping) -> int:
     # a long record (a pasted document in a notes field) is a value like any other: the reader's line limit
     # (2 MB by default, in bytes) is raised to fit the longest record of this file
     max_line = max(2_000_000, 4 * shape.longest + 1024)
-    options = (f"all_varchar = true, header = true, store_rejects = true, delim = {_quote(delimiter)}, "
-               f"encoding = {_quote(encoding)}, null_padding = false, strict_mode = true, max_line_size = {max_line}")
+    options = (f"all_varchar = true, header = true, store_rejects = true, delim = {quote_string(delimiter)}, "
+               f"encoding = {quote_string(encoding)}, null_padding = false, strict_mode = true, "
+               f"max_line_size = {max_line}")
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
     try:
         con.execute(f"create or replace temp table incoming_raw as "
-                    f"select *, row_number() over () as _pos from read_csv({_quote(str(path))}, {options})")
+                    f"select *, row_number() over () as _pos from read_csv({quote_string(str(path))}, {options})")
     except Exception as error:  # noqa: BLE001 - DuckDB reports unreadable files as generic errors
         raise LoadError(f"{path}: cannot be read as CSV: {str(error).splitlines()[0]}") from error
     # One row per rejected record (a short record reports each missing column separately).
@@ -265,8 +259,8 @@ def _stage_parquet(con: Connection, path: Path) -> int:
                 "select 0::bigint as line, ''::varchar as field, ''::varchar as error, ''::varchar as raw_line "
                 "where false")
     con.execute(f"create or replace temp table incoming as select *, row_number() over () as _line "
-                f"from (select columns(*)::varchar from read_parquet({_quote(str(path))}))")
-    return int(con.execute(f"select count(*) from read_parquet({_quote(str(path))})").fetchall()[0][0])
+                f"from (select columns(*)::varchar from read_parquet({quote_string(str(path))}))")
+    return int(con.execute(f"select count(*) from read_parquet({quote_string(str(path))})").fetchall()[0][0])
 
 
 def _explicit_fields(con: Connection, path: Path, mapping: Mapping, file_columns: list[str]) -> dict[str, tuple[str, str]]:
@@ -282,11 +276,11 @@ def _explicit_fields(con: Connection, path: Path, mapping: Mapping, file_columns
         if column not in file_columns:
             continue
         for target in targets:
-            assign(target, _ident(column), f"column {column!r}")
+            assign(target, quote_identifier(column), f"column {column!r}")
     for name, expression in mapping.fields.items():
         assign(name, _checked_expression(con, path, name, expression), f"the expression for {name}")
     for name, value in mapping.constants.items():
-        assign(name, _quote(value), f"the constant for {name}")
+        assign(name, quote_string(value), f"the constant for {name}")
     return assigned
 
 
@@ -320,7 +314,7 @@ def _map_columns(con: Connection, path: Path, source: SourceTable, mapping: Mapp
         if target in by_name:
             raise LoadError(f"{path}: two columns map to {target!r}; rename or drop one in the mapping")
         if target in contract_names and target not in assigned:  # matched by name (the mapping's own choice wins)
-            assigned[target] = (_ident(column), f"column {column!r}")
+            assigned[target] = (quote_identifier(column), f"column {column!r}")
             by_name.add(target)
         else:
             extra.append(column)
@@ -340,18 +334,19 @@ def _map_columns(con: Connection, path: Path, source: SourceTable, mapping: Mapp
     if kept_aside:
         report.warnings.append(f"kept in _extra (not in the contract, or known only after the outcome): "
                                f"{', '.join(kept_aside)}")
-    select = [f"{sql} as {_ident(name)}" for name, (sql, _) in assigned.items() if name not in after_outcome]
-    select += [f"cast(null as varchar) as {_ident(c.name)}" for c in source.columns
+    select = [f"{sql} as {quote_identifier(name)}" for name, (sql, _) in assigned.items() if name not in after_outcome]
+    select += [f"cast(null as varchar) as {quote_identifier(c.name)}" for c in source.columns
                if c.name not in present or c.name in after_outcome]
-    pairs = [(normalise(c), _ident(c)) for c in extra] + [(n, assigned[n][0]) for n in sorted(after_outcome)]
+    pairs = [(normalise(c), quote_identifier(c)) for c in extra] + [(n, assigned[n][0]) for n in sorted(after_outcome)]
     keys = _unique_keys([k for k, _ in pairs])
-    extra_json = ("to_json(struct_pack(" + ", ".join(f"{_ident(k)} := {sql}" for k, (_, sql) in zip(keys, pairs))
+    extra_json = ("to_json(struct_pack(" + ", ".join(f"{quote_identifier(k)} := {sql}" for k, (_, sql) in zip(keys, pairs))
                   + "))" if pairs else "cast(null as varchar)")
     con.execute(f"create or replace temp table mapped as select {', '.join(select)}, {extra_json} as _extra, "
                 f"_line from incoming")
     for column, values in mapping.values.items():
         for old, new in values.items():
-            con.execute(f"update mapped set {_ident(column)} = ? where trim({_ident(column)}) = ?", [new, old])
+            name = quote_identifier(column)
+            con.execute(f"update mapped set {name} = ? where trim({name}) = ?", [new, old])
     return present
 
 
@@ -381,30 +376,30 @@ def _row_checks(source: SourceTable, parsed: dict[str, str], loaded_at_given: bo
     """(condition, field, reason) for each way a row can be unusable, in the order a row's first problem is named."""
     checks = []
     for c in source.columns:
-        raw_value = f"nullif(trim({_ident(c.name)}), '')"
+        raw_value = f"nullif(trim({quote_identifier(c.name)}), '')"
         if c.name.endswith("_id"):
             if c.required:
-                placeholders = ", ".join(map(_quote, PLACEHOLDER_IDS))
-                checks.append((f"lower({raw_value}) in ({placeholders})", _quote(c.name),
+                placeholders = ", ".join(map(quote_string, PLACEHOLDER_IDS))
+                checks.append((f"lower({raw_value}) in ({placeholders})", quote_string(c.name),
                                f"'{c.name} ' || {raw_value} || ' is a placeholder, not an id'"))
-            checks.append((f"regexp_matches({_ident(c.name)}, '[\\x00-\\x1f\\x7f]')", _quote(c.name),
+            checks.append((f"regexp_matches({quote_identifier(c.name)}, '[\\x00-\\x1f\\x7f]')", quote_string(c.name),
                            f"'{c.name} holds a control character (NUL, tab, line break), not an id'"))
         if c.required and (c.name != "_loaded_at" or loaded_at_given):
-            checks.append((f"{raw_value} is null", _quote(c.name), f"'missing required field {c.name}'"))
+            checks.append((f"{raw_value} is null", quote_string(c.name), f"'missing required field {c.name}'"))
         if c.type != "varchar":
             as_format = f" in this column's format {formats[c.name]}" if formats.get(c.name, ISO) != ISO else ""
-            checks.append((f"{raw_value} is not null and ({parsed[c.name]}) is null", _quote(c.name),
-                           f"'cannot read ' || {raw_value} || {_quote(f' as {c.type}{as_format}')}"))
+            checks.append((f"{raw_value} is not null and ({parsed[c.name]}) is null", quote_string(c.name),
+                           f"'cannot read ' || {raw_value} || {quote_string(f' as {c.type}{as_format}')}"))
     event = parsed[source.event_time]
     checks.append((f"({event}) > ({parsed['_loaded_at']}) + interval {FUTURE_TOLERANCE_HOURS} hour",
-                   _quote(source.event_time), "'event time after the row was loaded (in the future)'"))
-    checks.append((f"row_number() over (partition by {source.key} order by _line) > 1", _quote(source.key),
+                   quote_string(source.event_time), "'event time after the row was loaded (in the future)'"))
+    checks.append((f"row_number() over (partition by {source.key} order by _line) > 1", quote_string(source.key),
                    "'duplicate key within the file'"))
     if source.name == "crm_leads":  # a lead that carries its own outcome: the outcome must be datable and past
         checks.append((f"({parsed['is_converted']}) and ({parsed['converted_at']}) is null", "'converted_at'",
                        "'is_converted is true but converted_at is empty: the conversion cannot be dated'"))
         for name in LEAD_OUTCOMES:
-            checks.append((f"({parsed[name]}) > {now} + interval {FUTURE_TOLERANCE_HOURS} hour", _quote(name),
+            checks.append((f"({parsed[name]}) > {now} + interval {FUTURE_TOLERANCE_HOURS} hour", quote_string(name),
                            f"'{name} is in the future'"))
     return checks
 
@@ -417,7 +412,7 @@ def _check_rows(con: Connection, source: SourceTable, parsed: dict[str, str], lo
     field_of = "case " + " ".join(f"when {cond} then {fld}" for cond, fld, _ in checks) + " end"
     con.execute(f"create or replace temp table checked as select *, {reason} as _reason, {field_of} as _field "
                 f"from mapped")
-    con.execute(f"update checked set _reason = 'duplicate of a row already loaded', _field = {_quote(source.key)} "
+    con.execute(f"update checked set _reason = 'duplicate of a row already loaded', _field = {quote_string(source.key)} "
                 f"where _reason is null and {source.key} in (select {source.key} from raw.{source.name})")
 
 
@@ -437,12 +432,12 @@ def _publish(con: Connection, source: SourceTable, parsed: dict[str, str], repor
     """Good rows into raw.<source>, the others into raw._load_rejects, the file into raw._load_log: all in one
     transaction, and only when rows read = rows loaded + rows rejected."""
     path, name, load_id = str(report.file), source.name, entry.load_id
-    typed = ", ".join(f"{parsed[c.name]} as {_ident(c.name)}" for c in source.columns)
+    typed = ", ".join(f"{parsed[c.name]} as {quote_identifier(c.name)}" for c in source.columns)
     value_of = "case _field " + " ".join(
-        f"when {_quote(c.name)} then cast({_ident(c.name)} as varchar)" for c in source.columns) + " end"
+        f"when {quote_string(c.name)} then cast({quote_identifier(c.name)} as varchar)" for c in source.columns) + " end"
     with transaction(con):
-        con.execute(f"insert into raw.{name} by name select {typed}, {_quote(path)} as _source_file, "
-                    f"_line as _source_line, _extra, {_quote(load_id)} as _load_id from checked where _reason is null")
+        con.execute(f"insert into raw.{name} by name select {typed}, {quote_string(path)} as _source_file, "
+                    f"_line as _source_line, _extra, {quote_string(load_id)} as _load_id from checked where _reason is null")
         con.execute("insert into raw._load_rejects select ?, ?, ?, line, field, null, error, raw_line from file_rejects",
                     [load_id, name, path])
         con.execute(f"insert into raw._load_rejects select ?, ?, ?, _line, _field, {value_of}, _reason, null "
@@ -534,8 +529,8 @@ def load_file(con: Connection, source_name: str, path: Path, mapping_path: Path 
     parsed = {c.name: _parse_expression(c.name, c.type, formats.get(c.name)) for c in source.columns}
     loaded_at_given = "_loaded_at" in present
     if not loaded_at_given:
-        parsed["_loaded_at"] = f"timestamp {_quote(str(now))}"
-    _check_rows(con, source, parsed, loaded_at_given, f"timestamp {_quote(str(now))}", formats)
+        parsed["_loaded_at"] = f"timestamp {quote_string(str(now))}"
+    _check_rows(con, source, parsed, loaded_at_given, f"timestamp {quote_string(str(now))}", formats)
     _publish(con, source, parsed, report, _FileLoad(load_id, digest, now, mapping.known_at or None,
                                                     mapping.historical, reading))
     if mapping.historical:

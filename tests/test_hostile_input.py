@@ -111,6 +111,16 @@ def test_settings_that_reach_sql_are_checked_not_spliced(warehouse_with_leads, c
     assert _leads_table_digest(settings) == before
 
 
+def test_a_raw_folder_whose_path_has_a_quote_lands(tmp_path):
+    from core.warehouse import land_tables
+
+    folder = tmp_path / "it's raw; drop table x"
+    _write((folder / "crm_leads").mkdir(parents=True) or folder / "crm_leads" / "part.csv",
+           "lead_id,created_at,_loaded_at\nL1,2025-01-01,2025-01-02\n")
+    with duckdb.connect() as con:
+        assert land_tables(con, folder, "raw", ("crm_leads",)) == {"raw.crm_leads": 1}
+
+
 # 2. Time zones and one date format per column ----------------------------------------------------------------------
 
 def test_offsets_are_converted_to_utc_and_a_date_column_is_read_in_one_format(tmp_path):
