@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import datetime
 from functools import cache
+from numbers import Integral
 from pathlib import Path
 
 import yaml
@@ -94,11 +95,12 @@ class Settings:
         problems = []
         if self.observed_through is not None:
             try:
-                date.fromisoformat(str(self.observed_through))
+                datetime.fromisoformat(str(self.observed_through))
             except ValueError:
-                problems.append(f"as-of date {self.observed_through!r} is not a date (YYYY-MM-DD)")
+                problems.append(f"as-of date {self.observed_through!r} is not a date (YYYY-MM-DD, optionally "
+                                "with a time)")
         for name in ("lead_horizon_days", "churn_horizon_days", "duckdb_threads", "build_chunk_leads"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+            if not isinstance(getattr(self, name), Integral) or getattr(self, name) < 1:
                 problems.append(f"{name} {getattr(self, name)!r} is not a positive whole number")
         if not 0 <= float(self.control_share) < 1:
             problems.append(f"control_share {self.control_share!r} is not a share in [0, 1)")

@@ -78,13 +78,14 @@ def row_count(con: Connection, qualified_name: str) -> int:
     return int(con.execute(f"select count(*) from {qualified_name}").fetchall()[0][0])
 
 
-def files_sql(folder: Path) -> str:
-    """A table function reading every Parquet (else CSV) file in `folder`."""
-    if sorted(folder.glob("*.parquet")):
-        return f"read_parquet({quote_string(folder.as_posix() + '/*.parquet')})"
-    if sorted(folder.glob("*.csv")):
-        return f"read_csv({quote_string(folder.as_posix() + '/*.csv')}, header = true)"
-    raise FileNotFoundError(f"{folder}: no .parquet or .csv files to land")
+def files_sql(folder: Path, files: list[Path] | None = None) -> str:
+    """A table function reading every Parquet (else CSV) file in `folder`, or only the given ones of them."""
+    parquet, csv = sorted(folder.glob("*.parquet")), sorted(folder.glob("*.csv"))
+    chosen = parquet or csv
+    if not chosen:
+        raise FileNotFoundError(f"{folder}: no .parquet or .csv files to land")
+    paths = "[" + ", ".join(quote_string(p.as_posix()) for p in (files if files is not None else chosen)) + "]"
+    return f"read_parquet({paths})" if parquet else f"read_csv({paths}, header = true)"
 
 
 def land_tables(con: Connection, folder: Path, schema: str, tables: tuple[str, ...]) -> dict[str, int]:

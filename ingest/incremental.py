@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from core.config import Settings, dbt_project_vars
@@ -75,12 +76,47 @@ def check_extends_previous_build(con: Connection, settings: Settings) -> None:
         )
 
 
-def _append_folder(con: Connection, folder: Path, latest) -> int:
+REFRESH_LOG = "raw._refresh_log"
+REFRESH_LOG_DDL = f"""
+create table if not exists {REFRESH_LOG} (
+    source_table varchar, file varchar, file_sha256 varchar, appended_at timestamp, completed_at timestamp
+)"""
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The files files_sql reads in a table folder: its Parquet files, else its CSV files."""
+    return sorted(folder.glob("*.parquet")) or sorted(folder.glob("*.csv"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Appended:
+    """What a refresh appended: rows per table from files new to the warehouse, and the files an earlier refresh
+    had appended already (skipped), with whether that refresh finished its build and scoring."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    files_new: int = 0
+    files_seen: int = 0
+    seen_unfinished: int = 0  # skipped files whose refresh stopped before scoring: this run finishes it
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.files_new == 0 and self.seen_unfinished == 0
+
+
+def _append_folder(con: Connection, folder: Path, files: list[Path], latest) -> int:
     """Append one table's new files to raw.<table> after checking them; returns rows appended."""
     table = folder.name
     if not table_exists(con, "raw", table):
         raise IncrementalError(f"{folder}: raw.{table} does not exist; land the full data first")
-    files = files_sql(folder)
+    files = files_sql(folder, files)
     if table in LEAD_SOURCES and latest is not None:
         stale = con.execute(f"select count(*) from {files} where _loaded_at <= ?", [latest]).fetchone()[0]
         if stale:
@@ -100,8 +136,10 @@ def _append_folder(con: Connection, folder: Path, latest) -> int:
     return row_count(con, f"raw.{table}") - before
 
 
-def append_raw(con: Connection, new_dir: Path) -> dict[str, int]:
-    """Append the files under new_dir/<table>/ to raw.<table>; returns rows appended per table.
+def append_raw(con: Connection, new_dir: Path) -> Appended:
+    """Append the files under new_dir/<table>/ to raw.<table>, each file once: a file whose content an earlier
+    refresh appended is skipped (raw._refresh_log), so the same folder refreshed twice, or a refresh re-run
+    after it was killed, appends nothing twice.
 
     One transaction, so nothing is written when a folder is wrong: each must have its table's columns, and
     new rows of the lead sources must have been loaded after the latest load of any lead source so far.
@@ -109,9 +147,34 @@ def append_raw(con: Connection, new_dir: Path) -> dict[str, int]:
     folders = sorted(p for p in new_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
     if not folders:
         raise FileNotFoundError(f"{new_dir}: no table folders with new rows")
+    con.execute(REFRESH_LOG_DDL)
+    done = {(t, h): finished for t, h, finished in con.execute(
+        f"select source_table, file_sha256, bool_and(completed_at is not null) from {REFRESH_LOG} group by all"
+    ).fetchall()}
     latest = _lead_sources_loaded_through(con)
+    appended = Appended()
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     with transaction(con):
-        return {f"raw.{folder.name}": _append_folder(con, folder, latest) for folder in folders}
+        for folder in folders:
+            hashed = [(path, _sha256(path)) for path in _folder_files(folder)]
+            new = [(path, digest) for path, digest in hashed if (folder.name, digest) not in done]
+            appended.files_seen += len(hashed) - len(new)
+            appended.seen_unfinished += sum(1 for _, d in hashed if done.get((folder.name, d)) is False)
+            appended.files_new += len(new)
+            appended.rows[f"raw.{folder.name}"] = (
+                _append_folder(con, folder, [path for path, _ in new], latest) if new else 0)
+            if new:
+                con.executemany(f"insert into {REFRESH_LOG} values (?, ?, ?, ?, null)",
+                                [[folder.name, str(path), digest, now] for path, digest in new])
+    return appended
+
+
+def mark_refresh_finished(con: Connection, new_dir: Path) -> None:
+    """After a refresh has built and scored: its files' refresh is complete (a re-run has nothing to do)."""
+    hashes = [_sha256(path) for folder in new_dir.iterdir() if folder.is_dir() for path in _folder_files(folder)]
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    con.execute(f"update {REFRESH_LOG} set completed_at = ? "
+                "where completed_at is null and list_contains(?, file_sha256)", [now, hashes])
 
 
 # Open-lead time up to each instant, from the raw leads and their terminal status changes: a lead is on the

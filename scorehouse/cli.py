@@ -104,7 +104,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_refresh(args: argparse.Namespace) -> int:
     settings = _settings(args)
     report = refresh(settings, Path(args.new_data).expanduser().resolve())
-    print(summary_text(settings, report))
+    if len(report.stage_seconds) > 1:  # not when every file had been refreshed already
+        print(summary_text(settings, report))
     return 0
 
 

@@ -11,7 +11,8 @@ from core.config import Settings
 from core.dbt import run_dbt
 from core.warehouse import connect, row_count, table_exists
 from expectations.gates import run_gates
-from ingest.incremental import append_raw, check_extends_previous_build, record_watermarks, time_chunks
+from ingest.incremental import (Appended, append_raw, check_extends_previous_build, mark_refresh_finished,
+                                record_watermarks, time_chunks)
 from ingest.landing import ensure_raw_tables, land_raw, present_raw_folders
 from ingest.topics import refresh_page_topics
 from ml.diagnostics import ENTITY_SOURCES, InsufficientData, present_sources, why_no_rows
@@ -177,15 +178,24 @@ def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] =
     report = RunReport()
     stages = _Stages(report, progress)
     appended = stages.run("append new raw files", lambda: _append(settings, new_dir))
-    progress("  " + ", ".join(f"{table} +{rows:,}" for table, rows in appended.items()))
+    progress("  " + ", ".join(f"{table} +{rows:,}" for table, rows in appended.rows.items()))
+    if appended.files_seen:
+        progress(f"  {appended.files_seen} file(s) were appended by an earlier refresh and are skipped"
+                 + (f"; {appended.seen_unfinished} of them by one that stopped before scoring, which this run "
+                    "finishes" if appended.seen_unfinished else ""))
+    if appended.nothing_to_do:
+        progress(f"  nothing to do: every file in {new_dir} was appended and scored by an earlier refresh")
+        return report
     stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
     stages.run("dbt build, incremental (staging, intermediate, marts)",
                lambda: build_features(settings, incremental=True))
     score_and_report(settings, stages)
+    with connect(settings) as con:
+        mark_refresh_finished(con, new_dir)
     return report
 
 
-def _append(settings: Settings, new_dir: Path) -> dict[str, int]:
+def _append(settings: Settings, new_dir: Path) -> Appended:
     with connect(settings) as con:
         # Checked before anything is appended, so a warehouse that needs a full build is left as it was.
         check_extends_previous_build(con, settings)

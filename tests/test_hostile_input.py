@@ -105,7 +105,7 @@ def test_settings_that_reach_sql_are_checked_not_spliced(warehouse_with_leads, c
     before = _leads_table_digest(settings)
     assert _cli(settings, "run", "--as-of", "2025-01-01' as timestamp); drop table raw.crm_leads; --") == 1
     assert capsys.readouterr().err == ("scorehouse run: error: as-of date \"2025-01-01' as timestamp); drop table "
-                                       "raw.crm_leads; --\" is not a date (YYYY-MM-DD)\n")
+                                       "raw.crm_leads; --\" is not a date (YYYY-MM-DD, optionally with a time)\n")
     assert _cli(settings, "build", "--memory-limit", "1GB'; drop table raw.crm_leads; --") == 1
     assert "is not a size such as 7GB" in capsys.readouterr().err
     assert _leads_table_digest(settings) == before

@@ -73,7 +73,7 @@ def write_increment(raw_dir: Path, after: datetime, through: datetime, destinati
     return total
 
 
-def _append(settings, folder: Path) -> dict[str, int]:
+def _append(settings, folder: Path):
     with connect(settings) as con:
         return append_raw(con, folder)
 
@@ -226,17 +226,11 @@ def test_replaced_raw_data_needs_a_full_build(builds, tmp_path):
         read(copy, check_extends_previous_build, copy)
 
 
-def test_refresh_appends_a_day_and_rescores(pipeline_run, tmp_path):
-    """The daily job on a copy of the end-to-end warehouse: new activities arrive, scores are rewritten."""
-    from scorehouse.pipeline import refresh
-
-    source, _ = pipeline_run
-    root = tmp_path / "copy"
-    shutil.copytree(source.warehouse_path.parent, root)
-    settings = isolated_settings(root)
-    new = tmp_path / "new" / "crm_activities"
+def _new_activities(settings, folder: Path) -> Path:
+    """50 activities loaded an hour after the warehouse's latest, as one Parquet file under folder/crm_activities."""
+    new = folder / "crm_activities"
     new.mkdir(parents=True)
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         latest = con.execute("select max(_loaded_at) from raw.crm_activities").fetchone()[0]
         con.execute(
             "copy (select * replace ('new-' || activity_id as activity_id, "
@@ -245,8 +239,33 @@ def test_refresh_appends_a_day_and_rescores(pipeline_run, tmp_path):
             "from raw.crm_activities where activity_id in (select activity_id from staging.stg_crm__activities) "
             "qualify count(*) over (partition by activity_id) = 1 order by activity_id limit 50) "
             f"to '{new}/rows.parquet' (format parquet)")
+    return folder
+
+
+def _copy_of(source, root: Path):
+    shutil.copytree(source.warehouse_path.parent, root)
+    return isolated_settings(root)
+
+
+def _table_rows(settings) -> dict[str, int]:
+    """Rows in every table of the warehouse (the refresh log aside)."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        names = [f"{s}.{t}" for s, t in con.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
+            "and table_name <> '_refresh_log'").fetchall()]
+        return {name: con.execute(f"select count(*) from {name}").fetchone()[0] for name in names}
+
+
+def test_refresh_appends_a_day_and_rescores_and_the_same_folder_again_changes_nothing(pipeline_run, tmp_path):
+    """The daily job on a copy of the end-to-end warehouse: new activities arrive, scores are rewritten; the same
+    folder refreshed again appends, builds and scores nothing."""
+    from scorehouse.pipeline import refresh
+
+    settings = _copy_of(pipeline_run[0], tmp_path / "copy")
+    folder = _new_activities(settings, tmp_path / "new")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         history_before = con.execute("select count(*) from scores.lead_score_history").fetchone()[0]
-    report = refresh(settings, new.parent, progress=lambda _m: None)
+    report = refresh(settings, folder, progress=lambda _m: None)
     assert "dbt build, incremental (staging, intermediate, marts)" in report.stage_seconds
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from intermediate.int_touchpoints "
@@ -255,3 +274,59 @@ def test_refresh_appends_a_day_and_rescores(pipeline_run, tmp_path):
         history_after = con.execute("select count(*) from scores.lead_score_history").fetchone()[0]
     assert scored[0] == report.rows["scores.lead_scores"] > 0 and scored[1] == 1
     assert history_after == history_before + scored[0]
+
+    before = _table_rows(settings)
+    said = []
+    again = refresh(settings, folder, progress=said.append)
+    assert list(again.stage_seconds) == ["append new raw files"]
+    assert any("nothing to do" in line for line in said)
+    assert _table_rows(settings) == before
+
+
+def test_a_refresh_killed_after_its_append_is_finished_by_the_same_command(pipeline_run, tmp_path, monkeypatch):
+    """Killed between the append and the build (its new rows committed, nothing built or scored), the same
+    refresh run again builds and scores once, and ends where an uninterrupted refresh ends."""
+    import scorehouse.pipeline
+    from scorehouse.pipeline import refresh
+
+    whole = _copy_of(pipeline_run[0], tmp_path / "whole")
+    broken = _copy_of(pipeline_run[0], tmp_path / "broken")
+    folder = _new_activities(whole, tmp_path / "new")
+    refresh(whole, folder, progress=lambda _m: None)
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt  # what a kill between the two steps leaves behind
+
+    with monkeypatch.context() as patch:
+        patch.setattr(scorehouse.pipeline, "build_features", killed)
+        with pytest.raises(KeyboardInterrupt):
+            refresh(broken, folder, progress=lambda _m: None)
+    said = []
+    refresh(broken, folder, progress=said.append)
+    assert any("stopped before scoring, which this run finishes" in line for line in said)
+
+    assert _table_rows(broken) == _table_rows(whole)
+    query = ("select lead_id, as_of_date, round(conversion_probability, 12), tier, top_reasons "
+             "from scores.lead_scores order by lead_id")
+    with duckdb.connect(str(whole.warehouse_path), read_only=True) as a, \
+            duckdb.connect(str(broken.warehouse_path), read_only=True) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+        touch = "select count(*) from intermediate.int_touchpoints where touchpoint_id like 'new-%'"
+        assert a.execute(touch).fetchone() == b.execute(touch).fetchone() == (50,)
+
+
+def test_the_worklist_does_not_depend_on_when_the_scores_were_written(pipeline_run, tmp_path):
+    """The control draw, routes and queue positions come from the data, not the clock: the same scores written an
+    hour later give the same worklist."""
+    from core.dbt import run_dbt
+
+    settings = _copy_of(pipeline_run[0], tmp_path / "copy")
+    query = "select * exclude (scored_at) from marts.rpt_lead_worklist order by lead_id"
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        before = con.execute(query).fetchall()
+        con.execute("update scores.lead_scores set scored_at = scored_at + interval 1 hour")
+    run_dbt(settings, "run", ["--select", "rpt_lead_worklist"], quiet=True)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        after = con.execute(query).fetchall()
+        controls = con.execute("select count(*) from marts.rpt_lead_worklist where is_control").fetchone()[0]
+    assert after == before and controls > 0

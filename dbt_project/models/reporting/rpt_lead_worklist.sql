@@ -66,10 +66,12 @@ placed as (
             partition by coalesce(territories.territory, 'rest_of_world')
             order by scores.conversion_probability desc, scores.lead_id
         ) - 1 as territory_position,
-        -- a pseudo-random draw order, fixed for a scoring run
+        -- a pseudo-random draw order: a hash of the lead and its as-of date, so the same data always draws the
+        -- same controls (never the clock), and each new as-of date draws afresh
         row_number() over (
             partition by leads.is_do_not_call
-            order by {{ dbt.hash(dbt.concat(['scores.lead_id', "cast(scores.scored_at as " ~ dbt.type_string() ~ ")"])) }}
+            order by {{ dbt.hash(dbt.concat(['scores.lead_id', "cast(scores.as_of_date as " ~ dbt.type_string() ~ ")"])) }},
+                scores.lead_id
         ) as draw_order
     from scores
     inner join leads on scores.lead_id = leads.lead_id
