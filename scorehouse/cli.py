@@ -11,6 +11,7 @@ from typing import Callable
 
 from core.config import Settings
 from core.contract import generated_files
+from core.publish import publish
 from core.warehouse import connect
 from expectations.gates import GateFailure, run_gates
 from ingest.loader import LoadError, load_file, unload_file
@@ -130,6 +131,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     rows = score_model(settings, spec, progress=print)
     build_reports(settings)
     print(f"wrote {rows:,} rows to scores.{spec.score_table} (history in scores.{spec.history_table})")
+    published = publish(settings, f"score {args.model}", print)
+    print(f"published run {published.run_id} to {published.path} (BI tools read this file)")
     return 0
 
 

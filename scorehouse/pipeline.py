@@ -9,6 +9,7 @@ from typing import Callable
 
 from core.config import Settings
 from core.dbt import run_dbt
+from core.publish import publish
 from core.warehouse import connect, row_count, table_exists
 from expectations.gates import run_gates
 from ingest.incremental import (Appended, append_raw, check_extends_previous_build, mark_refresh_finished,
@@ -154,13 +155,13 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         report.training[spec.name] = stages.run(
             f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows)
         )
-    score_and_report(settings, stages)
+    score_and_report(settings, stages, "run")
     return report
 
 
-def score_and_report(settings: Settings, stages: _Stages) -> None:
+def score_and_report(settings: Settings, stages: _Stages, command: str) -> None:
     """Score each model whose entities are loaded with its active version, gate the score tables, build the
-    reports, count rows (the full run and the daily refresh alike)."""
+    reports, count rows and publish the result for readers (the full run and the daily refresh alike)."""
     with connect(settings, read_only=True) as con:
         models = trainable_models(con)
     for key, spec in MODELS.items():
@@ -170,6 +171,8 @@ def score_and_report(settings: Settings, stages: _Stages) -> None:
     stages.run("gates on score tables (Great Expectations)", lambda: run_gates(settings, "scores"))
     stages.run("dbt build (score marts)", lambda: build_reports(settings))
     stages.report.rows = table_rows(settings)
+    published = stages.run("publish for readers", lambda: publish(settings, command, stages.say))
+    stages.say(f"  published run {published.run_id} to {published.path} (BI tools read this file)")
 
 
 def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] = print) -> RunReport:
@@ -189,7 +192,7 @@ def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] =
     stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
     stages.run("dbt build, incremental (staging, intermediate, marts)",
                lambda: build_features(settings, incremental=True))
-    score_and_report(settings, stages)
+    score_and_report(settings, stages, "refresh")
     with connect(settings) as con:
         mark_refresh_finished(con, new_dir)
     return report
