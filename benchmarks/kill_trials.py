@@ -10,7 +10,7 @@ uninterrupted duration, measured first), and then checks:
 - that no half-written copy is left once the next publish has run;
 - that the same command run again exits 0 and publishes a whole run.
 
-    python benchmarks/kill_trials.py [--trials 20] [--leads 800] [--seed 3]
+    python benchmarks/kill_trials.py [--trials 20] [--leads 2000] [--seed 3]
 
 A script, not a test: it prints a Markdown table of the trials.
 """
@@ -87,7 +87,7 @@ def _inputs(base: Path) -> dict[str, list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--leads", type=int, default=800)
+    parser.add_argument("--leads", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     rng = random.Random(args.seed)
