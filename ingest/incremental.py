@@ -105,6 +105,7 @@ class Appended:
     files_new: int = 0
     files_seen: int = 0
     seen_unfinished: int = 0  # skipped files whose refresh stopped before scoring: this run finishes it
+    hashes: list[str] = field(default_factory=list)  # every file of the folder, new or skipped
 
     @property
     def nothing_to_do(self) -> bool:
@@ -157,6 +158,7 @@ def append_raw(con: Connection, new_dir: Path) -> Appended:
     with transaction(con):
         for folder in folders:
             hashed = [(path, _sha256(path)) for path in _folder_files(folder)]
+            appended.hashes += [digest for _, digest in hashed]
             new = [(path, digest) for path, digest in hashed if (folder.name, digest) not in done]
             appended.files_seen += len(hashed) - len(new)
             appended.seen_unfinished += sum(1 for _, d in hashed if done.get((folder.name, d)) is False)
@@ -169,12 +171,11 @@ def append_raw(con: Connection, new_dir: Path) -> Appended:
     return appended
 
 
-def mark_refresh_finished(con: Connection, new_dir: Path) -> None:
+def mark_refresh_finished(con: Connection, appended: Appended) -> None:
     """After a refresh has built and scored: its files' refresh is complete (a re-run has nothing to do)."""
-    hashes = [_sha256(path) for folder in new_dir.iterdir() if folder.is_dir() for path in _folder_files(folder)]
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     con.execute(f"update {REFRESH_LOG} set completed_at = ? "
-                "where completed_at is null and list_contains(?, file_sha256)", [now, hashes])
+                "where completed_at is null and list_contains(?, file_sha256)", [now, appended.hashes])
 
 
 # Open-lead time up to each instant, from the raw leads and their terminal status changes: a lead is on the

@@ -129,16 +129,17 @@ def _column_date_formats(con: Connection, source: SourceTable, mapping: Mapping,
     mixing 03/01/2025 and 01/13/2025 is not read half as day-first and half as month-first."""
     timed = [c.name for c in source.columns if c.type in ("date", "timestamp")]
     present = {name for (name,) in con.execute("select column_name from (describe mapped)").fetchall()}
-    chosen = {}
-    for name in timed:
-        if mapping.date_format or name not in present:
-            chosen[name] = mapping.date_format or ISO
-            continue
+    candidates = (ISO, *DATE_FORMATS)
+    measured = [] if mapping.date_format else [name for name in timed if name in present]
+    reads = []  # every (column, format) read count, in one scan of the file
+    for name in measured:
         value = f"nullif(trim({quote_identifier(name)}), '')"
-        candidates = (ISO, *DATE_FORMATS)
-        counts = con.execute("select " + ", ".join(
-            f"count(try_cast({value} as timestamp))" if f == ISO else f"count(try_strptime({value}, {quote_string(f)}))"
-            for f in candidates) + " from mapped").fetchall()[0]
+        reads += [f"count(try_cast({value} as timestamp))" if f == ISO
+                  else f"count(try_strptime({value}, {quote_string(f)}))" for f in candidates]
+    row = con.execute(f"select {', '.join(reads)} from mapped").fetchall()[0] if reads else ()
+    chosen = {name: mapping.date_format or ISO for name in timed}
+    for k, name in enumerate(measured):
+        counts = row[k * len(candidates):(k + 1) * len(candidates)]
         best = max(range(len(candidates)), key=lambda i: (counts[i], -i))
         chosen[name] = candidates[best]
         rivals = [candidates[i] for i in range(len(candidates)) if i != best and counts[i] == counts[best] > 0]
@@ -150,13 +151,15 @@ def _column_date_formats(con: Connection, source: SourceTable, mapping: Mapping,
 
 def _count_optional_placeholders(con: Connection, source: SourceTable, present: set[str], report: LoadReport) -> None:
     placeholders = ", ".join(map(quote_string, PLACEHOLDER_IDS))
-    for c in source.columns:
-        if c.name.endswith("_id") and not c.required and c.name in present:
-            column = quote_identifier(c.name)
-            count = con.execute(f"select count(*) from mapped where lower(trim({column})) in ({placeholders})"
-                                ).fetchall()[0][0]
-            if count:
-                report.warnings.append(f"{c.name}: {count:,} placeholder value(s) such as N/A read as empty")
+    optional = [c.name for c in source.columns if c.name.endswith("_id") and not c.required and c.name in present]
+    if not optional:
+        return
+    counts = con.execute("select " + ", ".join(
+        f"count(*) filter (where lower(trim({quote_identifier(name)})) in ({placeholders}))" for name in optional)
+        + " from mapped").fetchall()[0]
+    for name, count in zip(optional, counts):
+        if count:
+            report.warnings.append(f"{name}: {count:,} placeholder value(s) such as N/A read as empty")
 
 
 def raw_table_ddl(source: SourceTable) -> str:
@@ -173,13 +176,12 @@ def _file_bytes(path: Path) -> bytes:
     return gzip.decompress(data) if path.suffix.lower() == ".gz" else data
 
 
-def _csv_dialect(path: Path, mapping: Mapping) -> tuple[str, str]:
-    """(delimiter, encoding) of a CSV file: the mapping's, else the delimiter the standard library's sniffer
+def _csv_dialect(path: Path, data: bytes, mapping: Mapping) -> tuple[str, str]:
+    """(delimiter, encoding) of a CSV file's bytes: the mapping's, else the delimiter the standard library's sniffer
     finds in the header line among , ; tab and |."""
     encoding = ENCODINGS.get(mapping.encoding.lower().replace("_", "-"))
     if encoding is None:
         raise LoadError(f"{path}: encoding {mapping.encoding!r} is not supported (utf-8, latin-1, utf-16)")
-    data = _file_bytes(path)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 byte order mark says it all
         encoding = "utf-16"
     if mapping.delimiter:
@@ -198,11 +200,11 @@ class _CsvShape:
     longest: int  # characters in the longest record, so that DuckDB's reader takes every record whole
 
 
-def _csv_records(path: Path, delimiter: str, encoding: str) -> _CsvShape:
+def _csv_records(data: bytes, delimiter: str, encoding: str) -> _CsvShape:
     """The file's records as DuckDB's reader numbers them (the header is 1; a quoted line break stays inside its
     record; an empty line takes a number), counted by the standard library's reader, independently of the parser
     that loads them: the reconciliation's left side."""
-    text = _file_bytes(path).decode(encoding, errors="replace")
+    text = data.decode(encoding, errors="replace")
     csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))  # one field may be the whole file
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     number, blank, longest = 0, [], 0
@@ -221,8 +223,9 @@ def _csv_records(path: Path, delimiter: str, encoding: str) -> _CsvShape:
 def _stage_csv(con: Connection, path: Path, mapping: Mapping) -> int:
     """DuckDB's CSV reader into temp tables `incoming` (the good rows, with their record number `_line`) and
     `file_rejects` (one row per record the reader refused); returns the records in the file."""
-    delimiter, encoding = _csv_dialect(path, mapping)
-    shape = _csv_records(path, delimiter, encoding)
+    data = _file_bytes(path)  # read once for the dialect and the independent record count
+    delimiter, encoding = _csv_dialect(path, data, mapping)
+    shape = _csv_records(data, delimiter, encoding)
     # a long record (a pasted document in a notes field) is a value like any other: the reader's line limit
     # (2 MB by default, in bytes) is raised to fit the longest record of this file
     max_line = max(2_000_000, 4 * shape.longest + 1024)

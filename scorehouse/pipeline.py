@@ -194,7 +194,7 @@ def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] =
                lambda: build_features(settings, incremental=True))
     score_and_report(settings, stages, "refresh")
     with connect(settings) as con:
-        mark_refresh_finished(con, new_dir)
+        mark_refresh_finished(con, appended)
     return report
 
 
