@@ -12,6 +12,7 @@ from typing import Callable
 from core.config import Settings
 from core.contract import generated_files
 from core.publish import publish
+from core.runlock import exclusive_run
 from core.warehouse import connect
 from expectations.gates import GateFailure, run_gates
 from ingest.loader import LoadError, load_file, unload_file
@@ -261,12 +262,24 @@ def _add_debug_flag(parser: argparse.ArgumentParser, default: object) -> None:
                         help="show the full traceback of an error instead of its one-line message")
 
 
+# Verbs that only read the warehouse (or none): they need not wait for a writing command.
+READING_VERBS = frozenset({"simulate", "contract", "report", "validate"})
+
+
 def _verb(sub, name: str, func: Callable, text: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=text, description=f"scorehouse {name}: {text}.")
     _add_setting_flags(parser)
     _add_debug_flag(parser, argparse.SUPPRESS)
-    parser.set_defaults(func=func)
+    parser.set_defaults(func=func, writes=name not in READING_VERBS)
     return parser
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run the verb; a writing verb holds the warehouse's run lock for its whole life (core/runlock.py)."""
+    if not args.writes:
+        return args.func(args)
+    with exclusive_run(_settings(args), " ".join(["scorehouse", *argv])):
+        return args.func(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -346,11 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if args.debug:
-        return args.func(args)
+        return _dispatch(args, argv)
     try:
-        return args.func(args)
+        return _dispatch(args, argv)
     except (FileNotFoundError, LookupError, ValueError, RuntimeError) as error:
         message = str(error)
     except OSError as error:  # unreadable file, full disk, ...: the file and the system's reason
