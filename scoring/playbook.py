@@ -22,7 +22,8 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _num(frame: pd.DataFrame, column: str, missing: float) -> pd.Series:
-    return pd.to_numeric(frame[column], errors="coerce").fillna(missing)
+    # rounded like the sentences (scoring/sentences._num): a ratio of parallel sums at exactly 0.7 stays 0.7
+    return pd.to_numeric(frame[column], errors="coerce").fillna(missing).round(9)
 
 
 CHURN_PLAYBOOK: tuple[Rule, ...] = (

@@ -195,3 +195,16 @@ def test_scoring_in_batches_gives_the_rows_of_one_batch(pipeline_run, monkeypatc
     key = ["entity_id", "direction", "rank"]
     pd.testing.assert_frame_equal(whole.reasons.drop(columns="scored_at").sort_values(key, ignore_index=True),
                                   batched.reasons.drop(columns="scored_at").sort_values(key, ignore_index=True))
+
+
+def test_sentences_do_not_flip_on_the_last_bits_of_a_parallel_sum():
+    """Two builds of the same data can differ by about 1e-14 in a summed feature (DuckDB adds doubles in parallel
+    in no fixed order); the words must be the same for both."""
+    from scoring.sentences import SENTENCES
+
+    for value in (49.5, 12.5, 0.5):
+        texts = {SENTENCES["feature_usage"]({"feature_usage_30d": value + noise, "feature_usage_prev_30d": value - noise})
+                 for noise in (0.0, 3e-14, -3e-14)}
+        assert len(texts) == 1, texts
+    assert SENTENCES["feature_usage"]({"feature_usage_30d": 49.6, "feature_usage_prev_30d": 48.4}) == \
+        "Feature usage index 50 of 100 (was 48)"
