@@ -131,6 +131,8 @@ def main() -> int:
             stale = [p.name for p in (trial / "published").glob(".publishing-*")]
             rows.append({"trial": k + 1, "command": name, "killed after": f"{delay:.1f}s of {durations[name]:.0f}s",
                          "killed": not finished_first, "published after the kill": published,
+                         # a command killed after taking the run lock leaves its record; the re-run names it
+                         "lock note": "yes" if "did not finish" in rerun.stdout else "no",
                          "re-run": "ok" if rerun.returncode == 0 else f"FAILED: {rerun.stderr.strip()[-200:]}",
                          "published after the re-run": "whole run" if problem is None else f"BROKEN: {problem}",
                          "stale copies": len(stale)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from core.config import Settings
@@ -25,6 +26,22 @@ def isolated_settings(root: Path) -> Settings:
     return Settings().with_overrides(
         warehouse_path=root / "warehouse.duckdb", raw_dir=root / "raw", artifacts_dir=root / "artifacts"
     )
+
+
+def new_activities(settings, folder: Path) -> Path:
+    """50 activities loaded an hour after the warehouse's latest, as one Parquet file under folder/crm_activities."""
+    new = folder / "crm_activities"
+    new.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        latest = con.execute("select max(_loaded_at) from raw.crm_activities").fetchone()[0]
+        con.execute(
+            "copy (select * replace ('new-' || activity_id as activity_id, "
+            f"timestamp '{latest}' + interval 1 hour as _loaded_at, timestamp '{latest}' as occurred_at) "
+            # 50 rows staging accepted once (no rejected or re-exported rows), so each must become a touchpoint
+            "from raw.crm_activities where activity_id in (select activity_id from staging.stg_crm__activities) "
+            "qualify count(*) over (partition by activity_id) = 1 order by activity_id limit 50) "
+            f"to '{new}/rows.parquet' (format parquet)")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from scorehouse.pipeline import build_features
 from core.contract import RAW_TABLES
 from core.warehouse import connect
 from simulator import SimulationConfig, simulate
-from tests.conftest import isolated_settings, read
+from tests.conftest import isolated_settings, new_activities, read
 from tests.time_harness import copy_project, land, plant, share_topic_model
 
 BASE_THROUGH = datetime(2026, 6, 21, 12)  # a Sunday
@@ -226,22 +226,6 @@ def test_replaced_raw_data_needs_a_full_build(builds, tmp_path):
         read(copy, check_extends_previous_build, copy)
 
 
-def _new_activities(settings, folder: Path) -> Path:
-    """50 activities loaded an hour after the warehouse's latest, as one Parquet file under folder/crm_activities."""
-    new = folder / "crm_activities"
-    new.mkdir(parents=True)
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        latest = con.execute("select max(_loaded_at) from raw.crm_activities").fetchone()[0]
-        con.execute(
-            "copy (select * replace ('new-' || activity_id as activity_id, "
-            f"timestamp '{latest}' + interval 1 hour as _loaded_at, timestamp '{latest}' as occurred_at) "
-            # 50 rows staging accepted once (no rejected or re-exported rows), so each must become a touchpoint
-            "from raw.crm_activities where activity_id in (select activity_id from staging.stg_crm__activities) "
-            "qualify count(*) over (partition by activity_id) = 1 order by activity_id limit 50) "
-            f"to '{new}/rows.parquet' (format parquet)")
-    return folder
-
-
 def _copy_of(source, root: Path):
     shutil.copytree(source.warehouse_path.parent, root)
     return isolated_settings(root)
@@ -256,18 +240,22 @@ def _table_rows(settings) -> dict[str, int]:
         return {name: con.execute(f"select count(*) from {name}").fetchone()[0] for name in names}
 
 
-def test_refresh_appends_a_day_and_rescores_and_the_same_folder_again_changes_nothing(pipeline_run, tmp_path):
+def test_refresh_appends_a_day_rescores_and_can_be_run_again(pipeline_run, tmp_path, monkeypatch):
     """The daily job on a copy of the end-to-end warehouse: new activities arrive, scores are rewritten; the same
-    folder refreshed again appends, builds and scores nothing."""
+    folder refreshed again appends, builds and scores nothing. On a second copy the same refresh is killed between
+    its append and its build (its new rows committed, nothing built or scored); the same command run again builds
+    and scores once and ends where the uninterrupted refresh ended."""
+    import scorehouse.pipeline
     from scorehouse.pipeline import refresh
 
-    settings = _copy_of(pipeline_run[0], tmp_path / "copy")
-    folder = _new_activities(settings, tmp_path / "new")
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    whole = _copy_of(pipeline_run[0], tmp_path / "whole")
+    broken = _copy_of(pipeline_run[0], tmp_path / "broken")
+    folder = new_activities(whole, tmp_path / "new")
+    with duckdb.connect(str(whole.warehouse_path), read_only=True) as con:
         history_before = con.execute("select count(*) from scores.lead_score_history").fetchone()[0]
-    report = refresh(settings, folder, progress=lambda _m: None)
+    report = refresh(whole, folder, progress=lambda _m: None)
     assert "dbt build, incremental (staging, intermediate, marts)" in report.stage_seconds
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(whole.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from intermediate.int_touchpoints "
                            "where touchpoint_id like 'new-%'").fetchone()[0] == 50
         scored = con.execute("select count(*), count(distinct scored_at) from scores.lead_scores").fetchone()
@@ -275,24 +263,12 @@ def test_refresh_appends_a_day_and_rescores_and_the_same_folder_again_changes_no
     assert scored[0] == report.rows["scores.lead_scores"] > 0 and scored[1] == 1
     assert history_after == history_before + scored[0]
 
-    before = _table_rows(settings)
+    finished = _table_rows(whole)
     said = []
-    again = refresh(settings, folder, progress=said.append)
+    again = refresh(whole, folder, progress=said.append)
     assert list(again.stage_seconds) == ["append new raw files"]
     assert any("nothing to do" in line for line in said)
-    assert _table_rows(settings) == before
-
-
-def test_a_refresh_killed_after_its_append_is_finished_by_the_same_command(pipeline_run, tmp_path, monkeypatch):
-    """Killed between the append and the build (its new rows committed, nothing built or scored), the same
-    refresh run again builds and scores once, and ends where an uninterrupted refresh ends."""
-    import scorehouse.pipeline
-    from scorehouse.pipeline import refresh
-
-    whole = _copy_of(pipeline_run[0], tmp_path / "whole")
-    broken = _copy_of(pipeline_run[0], tmp_path / "broken")
-    folder = _new_activities(whole, tmp_path / "new")
-    refresh(whole, folder, progress=lambda _m: None)
+    assert _table_rows(whole) == finished
 
     def killed(*_args, **_kwargs):
         raise KeyboardInterrupt  # what a kill between the two steps leaves behind
@@ -305,7 +281,7 @@ def test_a_refresh_killed_after_its_append_is_finished_by_the_same_command(pipel
     refresh(broken, folder, progress=said.append)
     assert any("stopped before scoring, which this run finishes" in line for line in said)
 
-    assert _table_rows(broken) == _table_rows(whole)
+    assert _table_rows(broken) == finished
     query = ("select lead_id, as_of_date, round(conversion_probability, 12), tier, top_reasons "
              "from scores.lead_scores order by lead_id")
     with duckdb.connect(str(whole.warehouse_path), read_only=True) as a, \
