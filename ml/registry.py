@@ -154,6 +154,12 @@ def active_report(con: Connection, model_name: str) -> Path:
     return Path(rows[0][0])
 
 
+def has_active(con: Connection, model_name: str) -> bool:
+    """Whether a version of the model is active (scoring needs one)."""
+    return table_exists(con, "ml", "model_registry") and bool(con.execute(
+        "select 1 from ml.model_registry where model_name = ? and is_active limit 1", [model_name]).fetchall())
+
+
 def load_active(con: Connection, model_name: str) -> ModelBundle:
     rows = con.execute(
         "select artifact_path from ml.model_registry where model_name = ? and is_active "

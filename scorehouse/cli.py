@@ -97,7 +97,8 @@ def cmd_land(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    build_features(settings, incremental=args.incremental)
+    for key, reason in build_features(settings, incremental=args.incremental).items():
+        print(f"warning: the {key} model has nothing to train on: {reason}")
     build_reports(settings)
     print(f"dbt build ({'incremental' if args.incremental else 'full'}) finished: {settings.warehouse_path}")
     return 0

@@ -9,7 +9,7 @@ from typing import Callable
 
 from core.config import Settings
 from core.dbt import run_dbt
-from core.publish import publish
+from core.publish import publish, published_path
 from core.warehouse import connect, row_count, table_exists
 from expectations.gates import run_gates
 from ingest.incremental import (Appended, append_raw, check_extends_previous_build, mark_refresh_finished,
@@ -18,7 +18,7 @@ from ingest.landing import ensure_raw_tables, land_raw, present_raw_folders
 from ingest.topics import refresh_page_topics
 from ml.diagnostics import ENTITY_SOURCES, InsufficientData, present_sources, why_no_rows
 from ml.features import MODELS, ModelSpec
-from ml.registry import ensure_registry
+from ml.registry import ensure_registry, has_active
 from ml.train import train_model
 from scoring.batch import score_model
 from scoring.tables import ensure_score_tables
@@ -52,6 +52,7 @@ class RunReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     training: dict[str, dict] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    not_trained: dict[str, str] = field(default_factory=dict)  # model name -> why (too little data)
 
 
 class _Stages:
@@ -96,9 +97,12 @@ def _prepare_build(settings: Settings, incremental: bool) -> list[str]:
         return [] if incremental else time_chunks(con, settings)
 
 
-def build_features(settings: Settings, incremental: bool = False) -> None:
+def build_features(settings: Settings, incremental: bool = False) -> dict[str, str]:
     """dbt build up to the feature marts. Full by default (raw tables may have been replaced); incremental
-    runs add only what appended raw rows change, after checking that they extend the previous build."""
+    runs add only what appended raw rows change, after checking that they extend the previous build.
+
+    Returns, by model key, why a model whose entities are loaded has no rows or no labels to train on; stops
+    (InsufficientData) when no model has any."""
     steps = _prepare_build(settings, incremental)
     for k, high_water in enumerate(steps):
         # a large full build: the lead models up to each high-water mark in turn, each step from the last
@@ -109,11 +113,12 @@ def build_features(settings: Settings, incremental: bool = False) -> None:
     with connect(settings) as con:
         record_watermarks(con, settings)
         models = trainable_models(con)
-        problems = [p for p in (why_no_rows(con, spec) for spec in models.values()) if p]
+        problems = {key: p for key, p in ((key, why_no_rows(con, spec)) for key, spec in models.items()) if p}
     if not models:
         raise InsufficientData(why_no_rows_anywhere(settings))
-    if problems:  # a model's entities are loaded but yield no rows or no labels: say why in data terms
-        raise InsufficientData("; ".join(problems))
+    if len(problems) == len(models):  # entities loaded but no rows or no labels anywhere: say why in data terms
+        raise InsufficientData("; ".join(problems.values()))
+    return problems
 
 
 def trainable_models(con) -> dict[str, ModelSpec]:
@@ -145,16 +150,24 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         progress(f"[simulate] skipped: raw files already in {settings.raw_dir} (use --resimulate to replace them)")
     stages.run("land raw files", lambda: land(settings))
     stages.run("gates on raw sources (Great Expectations)", lambda: run_gates(settings, "raw"))
-    stages.run("dbt build (staging, intermediate, marts)", lambda: build_features(settings))
+    unable = stages.run("dbt build (staging, intermediate, marts)", lambda: build_features(settings))
     with connect(settings, read_only=True) as con:
         models = trainable_models(con)
     for key, spec in MODELS.items():
         if key not in models:
             progress(f"[train {key}] skipped: raw.{ENTITY_SOURCES[spec.mart][0]} is empty")
             continue
-        report.training[spec.name] = stages.run(
-            f"train {key}", lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows)
-        )
+        try:
+            if key in unable:
+                raise InsufficientData(unable[key])
+            report.training[spec.name] = stages.run(
+                f"train {key}",
+                lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows))
+        except InsufficientData as error:  # one model short of data must not cost the other one its run
+            report.not_trained[spec.name] = str(error)
+            progress(f"[train {key}] not trained: {error}")
+    if report.not_trained and not report.training:
+        raise InsufficientData("; ".join(report.not_trained.values()))
     score_and_report(settings, stages, "run")
     return report
 
@@ -164,8 +177,13 @@ def score_and_report(settings: Settings, stages: _Stages, command: str) -> None:
     reports, count rows and publish the result for readers (the full run and the daily refresh alike)."""
     with connect(settings, read_only=True) as con:
         models = trainable_models(con)
+        unscored = {key for key, spec in models.items() if not has_active(con, spec.name)}
     for key, spec in MODELS.items():
         if key not in models:
+            continue
+        if key in unscored:
+            stages.say(f"[score {key}] skipped: no {spec.name} model has been trained on this warehouse yet, so "
+                       f"scores.{spec.score_table} stays empty")
             continue
         stages.run(f"score {key}", lambda spec=spec: score_model(settings, spec, lambda m: stages.say(f"  {m}")))
     stages.run("gates on score tables (Great Expectations)", lambda: run_gates(settings, "scores"))
@@ -248,12 +266,15 @@ def summary_text(settings: Settings, report: RunReport) -> str:
             lines.append(f"  leakage audit warns about {column}: {evidence['reason']}")
         if t.get("ground_truth"):
             lines.append(f"  simulator ground truth on the same rows: ROC-AUC {t['ground_truth']['roc_auc']:.3f}")
+    for name, reason in report.not_trained.items():
+        lines.append("")
+        lines.append(f"Model {name} was not trained: {reason}")
     lines.append("")
-    lines.append(f"Warehouse: {settings.warehouse_path}")
+    lines.append(f"Warehouse: {settings.warehouse_path} (readers: {published_path(settings)})")
     lines.append("Try:")
     query = " ".join(EXAMPLE_QUERY.split())
     lines.append(
-        f"  python -c \"import duckdb; duckdb.connect('{settings.warehouse_path}', read_only=True)"
+        f"  python -c \"import duckdb; duckdb.connect('{published_path(settings)}', read_only=True)"
         f".sql('{query}').show()\""
     )
     return "\n".join(lines)

@@ -190,3 +190,23 @@ def test_each_leads_top_reasons_are_its_raising_reasons_in_rank_order(pipeline_r
     assert len(rows) > 100
     assert sum(1 for _, text, _ in rows if text.count(" | ") == 2) > len(rows) / 4  # many with three reasons
     assert [(lead, text) for lead, text, expected in rows if text != expected] == []
+
+
+def test_a_run_with_too_few_customers_scores_its_leads_and_says_why_churn_was_not_trained(tmp_path):
+    """800 simulated leads give enough leads to train on but too few customers: the run trains and scores the lead
+    model, publishes, and names what the churn model lacked, instead of failing as a whole."""
+    from core.publish import published_path
+    from scorehouse.pipeline import run_all, summary_text
+    from simulator import SimulationConfig
+    from tests.conftest import isolated_settings
+
+    settings = isolated_settings(tmp_path)
+    said = []
+    report = run_all(settings, SimulationConfig(leads=800, seed=5), progress=said.append)
+    assert list(report.training) == ["lead_conversion"], report.not_trained
+    assert "training needs at least" in report.not_trained["customer_churn"]
+    assert report.rows["scores.lead_scores"] > 0 and report.rows["scores.customer_churn_scores"] == 0
+    assert any(line.startswith("[score churn] skipped: no customer_churn model") for line in said)
+    assert f"Model customer_churn was not trained: {report.not_trained['customer_churn']}" in summary_text(settings, report)
+    with duckdb.connect(str(published_path(settings)), read_only=True) as con:
+        assert con.execute("select count(*) from scores.lead_scores").fetchone()[0] == report.rows["scores.lead_scores"]

@@ -97,11 +97,20 @@ def test_segments_are_described_with_their_conversion(pipeline_run):
 
 @pytest.fixture(scope="module")
 def advancing_runs(tmp_path_factory):
-    """Two runs on advancing data: as of 2026-03-15, then on everything (to 2026-07-01)."""
+    """A run as of 2026-03-15, then the models it trained scoring everything (to 2026-07-01): the features
+    rebuilt on all the data, both models scored again, the reports rebuilt, no retraining (monitoring watches a
+    model in service)."""
+    from ml.features import MODELS
+    from scorehouse.pipeline import build_features, build_reports
+    from scoring.batch import score_model
+
     settings = isolated_settings(tmp_path_factory.mktemp("advancing"))
-    simulation = SimulationConfig(leads=3_000, seed=17)
-    run_all(settings.with_overrides(observed_through="2026-03-15"), simulation, progress=lambda _m: None)
-    run_all(settings, simulation, progress=lambda _m: None)
+    run_all(settings.with_overrides(observed_through="2026-03-15"), SimulationConfig(leads=3_000, seed=17),
+            progress=lambda _m: None)
+    build_features(settings)
+    for spec in MODELS.values():
+        score_model(settings, spec)
+    build_reports(settings)
     return settings
 
 
