@@ -164,8 +164,10 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
                 f"train {key}",
                 lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows))
         except InsufficientData as error:  # one model short of data must not cost the other one its run
-            report.not_trained[spec.name] = str(error)
-            progress(f"[train {key}] not trained: {error}")
+            with connect(settings, read_only=True) as con:
+                kept = " (its active version from an earlier run still scores)" if has_active(con, spec.name) else ""
+            report.not_trained[spec.name] = f"{error}{kept}"
+            progress(f"[train {key}] not trained: {error}{kept}")
     if report.not_trained and not report.training:
         raise InsufficientData("; ".join(report.not_trained.values()))
     score_and_report(settings, stages, "run")
