@@ -157,17 +157,19 @@ def run_all(settings: Settings, simulation: SimulationConfig, resimulate: bool =
         if key not in models:
             progress(f"[train {key}] skipped: raw.{ENTITY_SOURCES[spec.mart][0]} is empty")
             continue
-        try:
-            if key in unable:
-                raise InsufficientData(unable[key])
-            report.training[spec.name] = stages.run(
-                f"train {key}",
-                lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows))
-        except InsufficientData as error:  # one model short of data must not cost the other one its run
+        reason = unable.get(key)
+        if reason is None:
+            try:
+                report.training[spec.name] = stages.run(
+                    f"train {key}",
+                    lambda spec=spec: train_model(settings, spec, lambda m: progress(f"  {m}"), truth_for_rows))
+            except InsufficientData as error:  # one model short of data must not cost the other one its run
+                reason = str(error)
+        if reason is not None:
             with connect(settings, read_only=True) as con:
                 kept = " (its active version from an earlier run still scores)" if has_active(con, spec.name) else ""
-            report.not_trained[spec.name] = f"{error}{kept}"
-            progress(f"[train {key}] not trained: {error}{kept}")
+            report.not_trained[spec.name] = f"{reason}{kept}"
+            progress(f"[train {key}] not trained: {reason}{kept}")
     if report.not_trained and not report.training:
         raise InsufficientData("; ".join(report.not_trained.values()))
     score_and_report(settings, stages, "run")

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scoring.sentences import STEADY_DECIMALS
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -22,8 +24,7 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _num(frame: pd.DataFrame, column: str, missing: float) -> pd.Series:
-    # rounded like the sentences (scoring/sentences._num): a ratio of parallel sums at exactly 0.7 stays 0.7
-    return pd.to_numeric(frame[column], errors="coerce").fillna(missing).round(9)
+    return pd.to_numeric(frame[column], errors="coerce").fillna(missing).round(STEADY_DECIMALS)
 
 
 CHURN_PLAYBOOK: tuple[Rule, ...] = (

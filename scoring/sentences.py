@@ -24,11 +24,14 @@ def sentence(factor: str, *columns: str) -> Callable[[Callable], Callable]:
 
 
 
+# Words and playbook rules read features to this many decimals: DuckDB sums doubles in parallel in no fixed order,
+# so a feature can differ by about 1e-14 between two builds of the same data, and 49.5 must not print as 49 in one
+# and 50 in the other (nor a ratio of exactly 0.7 fall on either side of a rule's threshold).
+STEADY_DECIMALS = 9
+
+
 def _num(value, default: float = 0.0) -> float:
-    """The value as a float, rounded to 9 decimals: DuckDB sums doubles in parallel in no fixed order, so a feature
-    can differ by about 1e-14 between two builds of the same data, and 49.5 must not print as 49 in one and 50 in
-    the other."""
-    return default if value is None or pd.isna(value) else round(float(value), 9)
+    return default if value is None or pd.isna(value) else round(float(value), STEADY_DECIMALS)
 
 
 @sentence('nps', 'nps_category', 'latest_nps_score')
