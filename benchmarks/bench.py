@@ -222,7 +222,7 @@ def feature_stages(h: Harness, args: argparse.Namespace, root: Path) -> int:
 def incremental_stages(h: Harness, root: Path, feature_rows: int) -> None:
     """The next day arrives: append it and refresh incrementally."""
     settings = h.settings
-    h.stage("incremental: append one day of raw rows", lambda: sum(on(settings, append_raw, root / "increment").values()))
+    h.stage("incremental: append one day of raw rows", lambda: sum(on(settings, append_raw, root / "increment").rows.values()))
     h.stage("incremental: check watermarks + topics", lambda: on(settings, check_extends_previous_build, settings)
             or on(settings, refresh_page_topics, settings).pages)
     h.dbt_stage("incremental: dbt run lead models", ["--select", "+fct_lead_features"])
