@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
@@ -138,3 +141,92 @@ def make_preparation(spec: ModelSpec, scale: bool) -> Pipeline:
 
 def make_pipeline_for(candidate: Candidate, params: dict[str, Any], spec: ModelSpec, seed: int, threads: int) -> Pipeline:
     return Pipeline([*make_preparation(spec, candidate.scale).steps, ("model", candidate.build(params, seed, threads))])
+
+
+# The preprocessed matrix's layout. Every preprocessing step works column by column, so each raw column owns a
+# set of columns of the matrix; explanations and importances change those alone instead of re-running the
+# preprocessing (scoring/occlusion.py, ml/importance.py).
+
+class UnsupportedPipeline(ValueError):
+    """A step whose output layout is not known here: callers run the whole pipeline instead."""
+
+
+def _step_layout(step, mapping: dict[int, list[int]], width: int) -> tuple[dict[int, list[int]], int]:
+    """Input column -> output positions after one step, given the positions before it."""
+    if isinstance(step, (StandardScaler, TargetEncoder)):
+        return mapping, width
+    if isinstance(step, SimpleImputer):
+        statistics = np.asarray(step.statistics_, dtype=object)
+        kept = [j for j in range(width) if step.keep_empty_features or step.strategy == "constant"
+                or not pd.isna(statistics[j])]
+        position = {old: new for new, old in enumerate(kept)}
+        out = {column: [position[p] for p in positions if p in position] for column, positions in mapping.items()}
+        indicated = list(step.indicator_.features_) if step.add_indicator and step.indicator_ is not None else []
+        for k, old in enumerate(indicated):
+            for column, positions in mapping.items():
+                if old in positions:
+                    out[column].append(len(kept) + k)
+        return out, len(kept) + len(indicated)
+    if isinstance(step, OneHotEncoder):
+        if step.drop is not None:
+            raise UnsupportedPipeline("one-hot encoding with dropped categories")
+        infrequent = getattr(step, "infrequent_categories_", [None] * len(step.categories_))
+        sizes = [len(c) - (len(i) - 1 if i is not None else 0) for c, i in zip(step.categories_, infrequent)]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        if starts[-1] != len(step.get_feature_names_out()):
+            raise UnsupportedPipeline("unexpected one-hot layout")
+        out = {column: [q for p in positions for q in range(starts[p], starts[p + 1])]
+               for column, positions in mapping.items()}
+        return out, int(starts[-1])
+    raise UnsupportedPipeline(f"no known layout for {type(step).__name__}")
+
+
+def encoded_positions(prepare: ColumnTransformer, selector: VarianceThreshold) -> dict[str, list[int]]:
+    """Raw column name -> the columns of the preprocessed matrix that come from it."""
+    kept = {old: new for new, old in enumerate(np.flatnonzero(selector.get_support()))}
+    out: dict[str, list[int]] = defaultdict(list)
+    for name, transformer, columns in prepare.transformers_:
+        if name == "remainder" or transformer == "drop" or not len(columns):
+            continue
+        steps = transformer.steps if isinstance(transformer, Pipeline) else [(name, transformer)]
+        mapping = {i: [i] for i in range(len(columns))}
+        width = len(columns)
+        for _, step in steps:
+            mapping, width = _step_layout(step, mapping, width)
+        offset = prepare.output_indices_[name].start
+        if prepare.output_indices_[name].stop - offset != width:
+            raise UnsupportedPipeline(f"{name}: expected {width} columns")
+        for i, column in enumerate(columns):
+            out[column] += [kept[offset + p] for p in mapping[i] if offset + p in kept]
+    return dict(out)
+
+
+@dataclass
+class CalibratedParts:
+    """A calibrated pipeline taken apart: the preparation, the estimator, the calibrator of its response, and
+    which columns of the prepared matrix each raw column owns."""
+
+    prepare: Pipeline
+    model: Any
+    calibrator: Any
+    positions: dict[str, list[int]]
+
+    def response(self, encoded: np.ndarray) -> np.ndarray:
+        """The estimator's response as the calibration reads it (decision function if it has one)."""
+        if hasattr(self.model, "decision_function"):
+            return np.asarray(self.model.decision_function(encoded), dtype=float)
+        return np.asarray(self.model.predict_proba(encoded)[:, 1], dtype=float)
+
+    def calibrated(self, response: np.ndarray) -> np.ndarray:
+        return self.calibrator.predict(response)
+
+
+def calibrated_parts(calibrated) -> CalibratedParts:
+    """The parts of a CalibratedClassifierCV over one frozen prepare -> drop_near_constant -> model pipeline."""
+    if len(getattr(calibrated, "calibrated_classifiers_", ())) != 1:
+        raise UnsupportedPipeline("expected one calibrated classifier")
+    (fitted,) = calibrated.calibrated_classifiers_
+    pipeline = getattr(fitted.estimator, "estimator", fitted.estimator)
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 3:
+        raise UnsupportedPipeline("expected prepare -> drop_near_constant -> model")
+    return CalibratedParts(pipeline[:-1], pipeline[-1], fitted.calibrators[0], encoded_positions(pipeline[0], pipeline[1]))

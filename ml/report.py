@@ -195,7 +195,8 @@ def _candidates_table(r: ReportInputs) -> pd.DataFrame:
     return pd.DataFrame([
         {"candidate": c.name + (" (winner)" if c.name == r.winner else ""), "params": str(c.params),
          "fold PR-AUC": c.pr_auc, "fold ROC-AUC": c.roc_auc,
-         "per fold PR-AUC": ", ".join(f"{v:.3f}" for v in c.fold_pr_auc)}
+         "per fold PR-AUC": ", ".join(f"{v:.3f}" for v in c.fold_pr_auc),
+         "rows per fold fit (at most)": c.rows}
         for c in sorted(r.results, key=lambda c: -c.pr_auc)
     ])
 

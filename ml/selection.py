@@ -6,10 +6,16 @@ label windows end before the block starts. Class imbalance: balanced sample weig
 each fold's training rows only. Rule: a candidate is eligible only if it beats the simple logistic
 baseline's PR-AUC in every fold (a consistent gain over time, not a lucky average); among the eligible
 ones and the baseline, the highest mean fold PR-AUC wins; within 0.005 of it, the highest mean ROC-AUC.
+
+Search: successive halving over the grid points of all candidates, with training rows per fold as the
+resource; only grid points that reach the last rung (the most rows) are eligible, and the baseline always
+does. scikit-learn's halving search is not used: it refits the preparation for every grid point and can drop
+the baseline that the rule compares with fold by fold.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +29,13 @@ from ml.pipeline import BASELINE, CANDIDATES, Candidate, make_preparation
 
 MIN_FOLD_POSITIVES = 10
 MAX_FOLD_ROWS = 60_000  # each fold fit sees at most this many rows (a fixed random sample): bounded cost
+# Successive halving: rung k fits on up to MAX_FOLD_ROWS / RUNG_FACTOR ** (RUNGS - 1 - k) rows per fold and keeps
+# the best 1/RUNG_FACTOR of the challengers for the next; most grid points are ruled out on a ninth of the rows.
+RUNG_FACTOR = 3
+RUNGS = 3
+# Before the last rung a fold is scored on at most this many held-out rows per training row (a fixed random
+# sample): ranking grid points coarsely needs far fewer rows than the final comparison, which uses every row.
+EARLY_HELD_PER_TRAINING_ROW = 3
 PR_AUC_TIE = 0.005
 
 
@@ -32,7 +45,8 @@ class CandidateResult:
     params: dict
     fold_pr_auc: list[float] = field(default_factory=list)
     fold_roc_auc: list[float] = field(default_factory=list)
-    searched: list[dict] = field(default_factory=list)  # every grid point with its mean PR-AUC
+    searched: list[dict] = field(default_factory=list)  # every grid point and rung with its mean PR-AUC
+    rows: int = MAX_FOLD_ROWS  # the most rows a fold fit saw (the rung's cap): results compare only at equal rows
 
     @property
     def pr_auc(self) -> float:
@@ -89,49 +103,94 @@ def fit_weighted(pipeline, frame: pd.DataFrame, spec: ModelSpec):
     return pipeline.fit(frame[list(spec.features)], y, model__sample_weight=compute_sample_weight("balanced", y))
 
 
-def evaluate_candidates(frame: pd.DataFrame, spec: ModelSpec, horizon_days: int, seed: int, threads: int,
-                        folds: int = 3, candidates: tuple[Candidate, ...] = CANDIDATES,
-                        progress: Callable[[str], None] | None = None) -> list[CandidateResult]:
-    """Every grid point of every candidate, fitted and scored in every fold.
+def rung_caps(fold_rows: list[int]) -> list[int]:
+    """Rows per fold fit at each rung of the halving: MAX_FOLD_ROWS / RUNG_FACTOR ** k, smallest first, ending
+    at the first cap that covers every fold's training rows (small data: one rung, every row)."""
+    caps = []
+    for k in range(RUNGS - 1, -1, -1):
+        caps.append(MAX_FOLD_ROWS // RUNG_FACTOR ** k)
+        if caps[-1] >= max(fold_rows):
+            break
+    return caps
+
+
+def _survivors(scored: list[CandidateResult], baseline: str) -> list[CandidateResult]:
+    """Every baseline grid point (the rule compares with it fold by fold at the last rung), and the best
+    1/RUNG_FACTOR of the other grid points by mean fold PR-AUC (the first of equals, as the grid is ordered)."""
+    others = sorted((t for t in scored if t.name != baseline), key=lambda t: -t.pr_auc)
+    return [t for t in scored if t.name == baseline] + others[:math.ceil(len(others) / RUNG_FACTOR)]
+
+
+def _run_rung(frame: pd.DataFrame, spec: ModelSpec, fold_masks, cap: int, held_cap: int | None,
+              configs: list[tuple[Candidate, dict]], seed: int, threads: int, say) -> list[CandidateResult]:
+    """Every configuration fitted on at most `cap` rows of each fold and scored on at most `held_cap` rows of the
+    fold's block (None: all of them).
 
     Within a fold the candidates differ only in their estimator and in whether numbers are scaled, so the
     preparation is fitted once per scaling choice and its output shared (identical to fitting each pipeline
     whole). One fold's matrices are held at a time."""
-    say = progress or (lambda _m: None)
-    fold_masks = rolling_folds(frame[spec.date_column], horizon_days, folds, frame[spec.label].astype(int).to_numpy())
     features = list(spec.features)
-    trials = {(c.name, i): CandidateResult(c.name, params) for c in candidates for i, params in enumerate(c.grid)}
+    trials = [CandidateResult(c.name, params, rows=cap) for c, params in configs]
     for fold, (train, validation) in enumerate(fold_masks):
-        rows = frame.iloc[_sample(train, MAX_FOLD_ROWS, seed + fold)]
-        held = frame[validation]
+        rows = frame.iloc[_sample(train, cap, seed + fold)]
+        held = frame[validation] if held_cap is None else frame.iloc[_sample(validation, held_cap, seed + fold)]
         y = rows[spec.label].astype(int).to_numpy()
         held_y = held[spec.label].astype(int).to_numpy()
         if len(np.unique(y)) < 2 or len(np.unique(held_y)) < 2:
-            say(f"  fold {fold + 1}/{len(fold_masks)} skipped: a single label class")
+            say(f"    fold {fold + 1}/{len(fold_masks)} skipped: a single label class")
             continue
         weights = compute_sample_weight("balanced", y)
-        for scale in dict.fromkeys(c.scale for c in candidates):
+        for scale in dict.fromkeys(c.scale for c, _ in configs):
             preparation = make_preparation(spec, scale)
             encoded = preparation.fit_transform(rows[features], y)
             held_encoded = preparation.transform(held[features])
-            for candidate in (c for c in candidates if c.scale == scale):
-                for i, params in enumerate(candidate.grid):
-                    model = candidate.build(params, seed, threads).fit(encoded, y, sample_weight=weights)
-                    p = model.predict_proba(held_encoded)[:, 1]
-                    trials[candidate.name, i].fold_pr_auc.append(float(average_precision_score(held_y, p)))
-                    trials[candidate.name, i].fold_roc_auc.append(float(roc_auc_score(held_y, p)))
+            for (candidate, params), trial in zip(configs, trials):
+                if candidate.scale != scale:
+                    continue
+                model = candidate.build(params, seed, threads).fit(encoded, y, sample_weight=weights)
+                p = model.predict_proba(held_encoded)[:, 1]
+                trial.fold_pr_auc.append(float(average_precision_score(held_y, p)))
+                trial.fold_roc_auc.append(float(roc_auc_score(held_y, p)))
             del encoded, held_encoded
-        say(f"  fold {fold + 1}/{len(fold_masks)}: {len(rows):,} training rows, {len(held):,} held out")
+        say(f"    fold {fold + 1}/{len(fold_masks)}: {len(rows):,} training rows, {len(held):,} held out")
+    return [t for t in trials if t.fold_pr_auc]
+
+
+def evaluate_candidates(frame: pd.DataFrame, spec: ModelSpec, horizon_days: int, seed: int, threads: int,
+                        folds: int = 3, candidates: tuple[Candidate, ...] = CANDIDATES,
+                        progress: Callable[[str], None] | None = None,
+                        baseline: str = BASELINE) -> list[CandidateResult]:
+    """Successive halving over every grid point of every candidate, in every fold.
+
+    Rung by rung, the surviving grid points are fitted on up to RUNG_FACTOR times more rows per fold and a
+    third of the challengers go on (the baseline always does); the last rung fits on every fold's rows up to
+    MAX_FOLD_ROWS and scores on every row of each fold's block. Returns, per candidate, its best grid point at
+    the last rung it reached, with every grid point it tried at every rung in `searched`."""
+    say = progress or (lambda _m: None)
+    fold_masks = rolling_folds(frame[spec.date_column], horizon_days, folds, frame[spec.label].astype(int).to_numpy())
+    caps = rung_caps([int(train.sum()) for train, _ in fold_masks])
+    by_name = {c.name: c for c in candidates}
+    configs = [(c, params) for c in candidates for params in c.grid]
+    history: list[CandidateResult] = []
+    for rung, cap in enumerate(caps):
+        say(f"  rung {rung + 1}/{len(caps)}: {len(configs)} grid points on up to {cap:,} rows per fold")
+        last = rung == len(caps) - 1
+        scored = _run_rung(frame, spec, fold_masks, cap, None if last else EARLY_HELD_PER_TRAINING_ROW * cap, configs,
+                           seed, threads, say)
+        history += scored
+        if not last:
+            configs = [(by_name[t.name], t.params) for t in _survivors(scored, baseline)]
     results = []
     for candidate in candidates:
-        of_candidate = (trials[candidate.name, i] for i in range(len(candidate.grid)))
-        tried = [trial for trial in of_candidate if trial.fold_pr_auc]
+        tried = [t for t in history if t.name == candidate.name]
         if not tried:
             continue
-        best = max(tried, key=lambda trial: trial.pr_auc)  # the first of equals, as the grid is ordered
-        best.searched = [{"params": t.params, "pr_auc": t.pr_auc, "roc_auc": t.roc_auc} for t in tried]
+        furthest = max(t.rows for t in tried)
+        best = max((t for t in tried if t.rows == furthest), key=lambda t: t.pr_auc)  # first of equals: grid order
+        best.searched = [{"params": t.params, "rows": t.rows, "pr_auc": t.pr_auc, "roc_auc": t.roc_auc} for t in tried]
         results.append(best)
-        say(f"  {candidate.name:<24} fold PR-AUC {best.pr_auc:.3f}  ROC-AUC {best.roc_auc:.3f}  {best.params}")
+        say(f"  {candidate.name:<24} fold PR-AUC {best.pr_auc:.3f}  ROC-AUC {best.roc_auc:.3f}  "
+            f"(up to {best.rows:,} rows)  {best.params}")
     if not results:
         raise ValueError("no candidate could be evaluated: every fold had a single label class")
     return results
@@ -145,7 +204,7 @@ def choose_winner(results: list[CandidateResult], baseline: str = BASELINE) -> C
     else:
         eligible = [base] + [
             r for r in results
-            if r is not base and len(r.fold_pr_auc) == len(base.fold_pr_auc)
+            if r is not base and len(r.fold_pr_auc) == len(base.fold_pr_auc) and r.rows == base.rows
             and all(mine > theirs for mine, theirs in zip(r.fold_pr_auc, base.fold_pr_auc))
         ]
     top = max(r.pr_auc for r in eligible)

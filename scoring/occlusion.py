@@ -14,90 +14,23 @@ probabilities with the bundle's own on the batch, and scoring falls back to plai
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.feature_selection import VarianceThreshold
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
+from ml.pipeline import UnsupportedPipeline, calibrated_parts
 from scoring.reasons import probability_with_typical
 
 TOLERANCE = 1e-9
-
-
-class UnsupportedPipeline(ValueError):
-    """A step whose output layout this module does not know: use plain occlusion."""
-
-
-def _step_layout(step, mapping: dict[int, list[int]], width: int) -> tuple[dict[int, list[int]], int]:
-    """Input column -> output positions after one step, given the positions before it."""
-    if isinstance(step, (StandardScaler, TargetEncoder)):
-        return mapping, width
-    if isinstance(step, SimpleImputer):
-        statistics = np.asarray(step.statistics_, dtype=object)
-        kept = [j for j in range(width) if step.keep_empty_features or step.strategy == "constant"
-                or not pd.isna(statistics[j])]
-        position = {old: new for new, old in enumerate(kept)}
-        out = {column: [position[p] for p in positions if p in position] for column, positions in mapping.items()}
-        indicated = list(step.indicator_.features_) if step.add_indicator and step.indicator_ is not None else []
-        for k, old in enumerate(indicated):
-            for column, positions in mapping.items():
-                if old in positions:
-                    out[column].append(len(kept) + k)
-        return out, len(kept) + len(indicated)
-    if isinstance(step, OneHotEncoder):
-        if step.drop is not None:
-            raise UnsupportedPipeline("one-hot encoding with dropped categories")
-        infrequent = getattr(step, "infrequent_categories_", [None] * len(step.categories_))
-        sizes = [len(c) - (len(i) - 1 if i is not None else 0) for c, i in zip(step.categories_, infrequent)]
-        starts = np.concatenate([[0], np.cumsum(sizes)])
-        if starts[-1] != len(step.get_feature_names_out()):
-            raise UnsupportedPipeline("unexpected one-hot layout")
-        out = {column: [q for p in positions for q in range(starts[p], starts[p + 1])]
-               for column, positions in mapping.items()}
-        return out, int(starts[-1])
-    raise UnsupportedPipeline(f"no known layout for {type(step).__name__}")
-
-
-def encoded_positions(prepare: ColumnTransformer, selector: VarianceThreshold) -> dict[str, list[int]]:
-    """Raw column name -> the columns of the preprocessed matrix that come from it."""
-    kept = {old: new for new, old in enumerate(np.flatnonzero(selector.get_support()))}
-    out: dict[str, list[int]] = defaultdict(list)
-    for name, transformer, columns in prepare.transformers_:
-        if name == "remainder" or transformer == "drop" or not len(columns):
-            continue
-        steps = transformer.steps if isinstance(transformer, Pipeline) else [(name, transformer)]
-        mapping = {i: [i] for i in range(len(columns))}
-        width = len(columns)
-        for _, step in steps:
-            mapping, width = _step_layout(step, mapping, width)
-        offset = prepare.output_indices_[name].start
-        if prepare.output_indices_[name].stop - offset != width:
-            raise UnsupportedPipeline(f"{name}: expected {width} columns")
-        for i, column in enumerate(columns):
-            out[column] += [kept[offset + p] for p in mapping[i] if offset + p in kept]
-    return dict(out)
 
 
 class InputSpaceOcclusion:
     """Probabilities of a bundle's calibrated pipeline with some raw columns set to their typical values."""
 
     def __init__(self, bundle) -> None:
-        calibrated = bundle.estimator
-        if len(getattr(calibrated, "calibrated_classifiers_", ())) != 1:
-            raise UnsupportedPipeline("expected one calibrated classifier")
-        (self.calibrated,) = calibrated.calibrated_classifiers_
-        pipeline = getattr(self.calibrated.estimator, "estimator", self.calibrated.estimator)
-        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 3:
-            raise UnsupportedPipeline("expected prepare -> drop_near_constant -> model")
+        self.parts = calibrated_parts(bundle.estimator)
         self.features = list(bundle.spec.features)
-        self.prepare, self.model = pipeline[:-1], pipeline[-1]
-        self.positions = encoded_positions(pipeline[0], pipeline[1])
+        self.prepare, self.model, self.positions = self.parts.prepare, self.parts.model, self.parts.positions
         self.baseline = bundle.baseline or {}
         self.typical: np.ndarray | None = None
         # A binary linear model's response changes only by the swapped columns' terms: no pass over the rest.
@@ -106,12 +39,10 @@ class InputSpaceOcclusion:
         self._response: tuple[np.ndarray, np.ndarray] | None = None  # (encoded batch, its response)
 
     def _model_response(self, encoded: np.ndarray) -> np.ndarray:
-        if hasattr(self.model, "decision_function"):
-            return np.asarray(self.model.decision_function(encoded), dtype=float)
-        return np.asarray(self.model.predict_proba(encoded)[:, 1], dtype=float)
+        return self.parts.response(encoded)
 
     def _calibrated(self, response: np.ndarray) -> np.ndarray:
-        return self.calibrated.calibrators[0].predict(response)
+        return self.parts.calibrated(response)
 
     def _batch_response(self, encoded: np.ndarray) -> np.ndarray:
         """The model's response to the batch as it is, computed once per batch (every factor starts from it)."""

@@ -16,9 +16,11 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 import ml.dataset
 from ml.dataset import load_labelled
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
+from ml.importance import permutation_importances, row_orders
 from ml.pipeline import CANDIDATES, make_pipeline_for
-from ml.selection import (MAX_FOLD_ROWS, CandidateResult, _sample, choose_winner, evaluate_candidates, fit_weighted,
-                          rolling_folds)
+from ml.registry import load_active
+from ml.selection import (MAX_FOLD_ROWS, RUNG_FACTOR, CandidateResult, _sample, _survivors, choose_winner,
+                          evaluate_candidates, fit_weighted, rolling_folds, rung_caps)
 from ml.thresholds import choose_threshold
 from tests.conftest import read
 from ml.train import train_model
@@ -58,10 +60,12 @@ def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_ru
     assert [r.name for r in results] == [c.name for c in chosen]
     folds = rolling_folds(frame[spec.date_column], horizon, 3)
     for result, candidate in zip(results, chosen):
-        assert len(result.searched) == len(candidate.grid) and len(result.fold_pr_auc) == len(folds)
+        first_rung = min(s["rows"] for s in result.searched)
+        assert [s["params"] for s in result.searched if s["rows"] == first_rung] == list(candidate.grid)
+        assert len(result.fold_pr_auc) == len(folds)
         for fold, (train, validation) in enumerate(folds):
             whole = fit_weighted(make_pipeline_for(candidate, result.params, spec, 7, 1),
-                                 frame.iloc[_sample(train, MAX_FOLD_ROWS, 7 + fold)], spec)
+                                 frame.iloc[_sample(train, result.rows, 7 + fold)], spec)
             held = frame[validation]
             p = whole.predict_proba(held[list(spec.features)])[:, 1]
             y = held[spec.label].astype(int)
@@ -125,6 +129,26 @@ def test_winner_rule_prefers_consistent_pr_auc_gains_then_roc_auc():
     assert choose_winner([base, steady, close, lucky]).name == "close"
     assert choose_winner([base, lucky]).name == "logistic_l1"
     assert choose_winner([base, steady]).name == "steady"
+
+
+def test_halving_rungs_end_at_the_rows_the_folds_have():
+    ninth, third = MAX_FOLD_ROWS // RUNG_FACTOR ** 2, MAX_FOLD_ROWS // RUNG_FACTOR
+    assert rung_caps([ninth - 1, 100]) == [ninth]  # small data: one rung on every row, no halving
+    assert rung_caps([third, ninth + 1]) == [ninth, third]
+    assert rung_caps([5 * MAX_FOLD_ROWS]) == [ninth, third, MAX_FOLD_ROWS]
+
+
+def test_halving_keeps_every_baseline_point_and_a_third_of_the_rest():
+    scored = [CandidateResult("logistic_l1", {"C": c}, [0.01], [0.5]) for c in (1, 2)]
+    scored += [CandidateResult(f"challenger_{k}", {}, [k / 10], [0.5]) for k in range(7)]
+    kept = _survivors(scored, "logistic_l1")
+    assert [t.name for t in kept] == ["logistic_l1", "logistic_l1", "challenger_6", "challenger_5", "challenger_4"]
+
+
+def test_only_grid_points_measured_on_the_baselines_rows_can_win():
+    base = CandidateResult("logistic_l1", {}, [0.20, 0.20], [0.80, 0.80], rows=60_000)
+    early = CandidateResult("dropped_early", {}, [0.50, 0.50], [0.90, 0.90], rows=6_666)
+    assert choose_winner([base, early]).name == "logistic_l1"
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +229,19 @@ def test_training_refuses_a_mart_built_for_another_horizon(pipeline_run):
     settings, _ = pipeline_run
     with pytest.raises(ValueError, match="built with label_horizon_days 90 but lead_conversion is trained for 60"):
         train_model(settings.with_overrides(lead_horizon_days=60), LEAD_CONVERSION)
+
+
+@pytest.mark.parametrize("spec", [LEAD_CONVERSION, CUSTOMER_CHURN], ids=lambda s: s.name)
+def test_permutation_importance_on_the_prepared_matrix_equals_shuffling_raw_columns(pipeline_run, spec):
+    """Importances shuffle each raw column's block of prepared columns instead of re-running the preparation;
+    every figure must equal the one from shuffling the raw column and running the whole calibrated pipeline."""
+    settings, _ = pipeline_run
+    bundle = read(settings, load_active, spec.name)
+    rows = read(settings, load_labelled, spec).frame().sample(n=400, random_state=3)
+    features, y = list(bundle.spec.features), rows[spec.label].to_numpy()
+    orders = row_orders(len(rows), 2, seed=5)
+    fast = permutation_importances(bundle.estimator, rows, y, features, orders)
+    whole = permutation_importances(bundle.estimator, rows, y, features, orders, whole_pipeline=True)
+    assert list(fast.index) == list(whole.index) == features
+    np.testing.assert_allclose(fast.to_numpy(), whole.to_numpy(), rtol=0, atol=1e-12)
+    assert (whole.abs() > 1e-6).sum() >= 3  # shuffles that move the score: the comparison is not of zeros
