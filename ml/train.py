@@ -124,7 +124,7 @@ def _periods(frame: pd.DataFrame, spec: ModelSpec, horizon: int, settings: Setti
     return periods
 
 
-AUDIT_ROWS = 200_000  # the audit reads at most this many fit rows (a fixed random sample): bounded cost
+AUDIT_ROWS = 100_000  # the audit reads at most this many fit rows (a fixed random sample): bounded cost
 QUICK_ROWS = 20_000  # the quick model that measures a column's weight fits on at most this many
 
 
