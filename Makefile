@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run    install into .venv and run the whole job on simulated data (warehouse/scorehouse.duckdb)
-#   make test   install into .venv with the test extra and run the test suite
+#   make test   install into .venv with the test extra, lint the Python (ruff) and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 
@@ -20,6 +20,7 @@ run: install
 	$(VENV)/bin/scorehouse run
 
 test: install-test
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
 clean:

@@ -27,22 +27,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core.warehouse import connect  # noqa: E402
-from ml.dataset import load_labelled  # noqa: E402
-from ml.features import LEAD_CONVERSION, ModelSpec  # noqa: E402
-from ml.pipeline import CANDIDATES, make_pipeline_for  # noqa: E402
-from ml.registry import ensure_registry  # noqa: E402
-from ml.selection import fit_weighted  # noqa: E402
-from ml.split import out_of_time_split  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.dbt import run_dbt  # noqa: E402
-from scorehouse.pipeline import land  # noqa: E402
-from simulator import SimulationConfig, simulate  # noqa: E402
-from simulator.ground_truth import truth_for_rows  # noqa: E402
-from ingest.topics import refresh_page_topics  # noqa: E402
-from scoring.tables import ensure_score_tables  # noqa: E402
+from core.config import Settings
+from core.dbt import run_dbt
+from core.warehouse import connect
+from ingest.topics import refresh_page_topics
+from ml.dataset import load_labelled
+from ml.features import LEAD_CONVERSION, ModelSpec
+from ml.pipeline import CANDIDATES, make_pipeline_for
+from ml.registry import ensure_registry
+from ml.selection import fit_weighted
+from ml.split import out_of_time_split
+from scorehouse.pipeline import land
+from scoring.tables import ensure_score_tables
+from simulator import SimulationConfig, simulate
+from simulator.ground_truth import truth_for_rows
 
 LEARNER = ("hist_gradient_boosting", {"learning_rate": 0.05})
 # The families the study adds one at a time, in the order they joined the lead model.

@@ -30,24 +30,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
+import duckdb
 
-from core.config import Settings  # noqa: E402
-from core.contract import RAW_TABLES  # noqa: E402
-from core.dbt import run_dbt  # noqa: E402
-from core.warehouse import connect  # noqa: E402
-from ingest.incremental import (append_raw, check_extends_previous_build, record_watermarks,  # noqa: E402
-                                time_chunks)
-from ingest.topics import refresh_page_topics  # noqa: E402
-from ml.features import LEAD_CONVERSION  # noqa: E402
-from ml.train import train_model  # noqa: E402
-from scorehouse.pipeline import land  # noqa: E402
-from scoring.batch import score_snapshot  # noqa: E402
-from scoring.tables import ensure_score_tables  # noqa: E402
-from scoring.writeback import write_scores  # noqa: E402
-from ml.registry import ensure_registry  # noqa: E402
-from simulator import SimulationConfig, simulate  # noqa: E402
-from simulator.ground_truth import truth_for_rows  # noqa: E402
+from core.config import Settings
+from core.contract import RAW_TABLES
+from core.dbt import run_dbt
+from core.warehouse import connect
+from ingest.incremental import append_raw, check_extends_previous_build, record_watermarks, time_chunks
+from ingest.topics import refresh_page_topics
+from ml.features import LEAD_CONVERSION
+from ml.registry import ensure_registry
+from ml.train import train_model
+from scorehouse.pipeline import land
+from scoring.batch import score_snapshot
+from scoring.tables import ensure_score_tables
+from scoring.writeback import write_scores
+from simulator import SimulationConfig, simulate
+from simulator.ground_truth import truth_for_rows
 
 
 def on(settings: Settings, function, *args, read_only: bool = False):
@@ -263,7 +262,7 @@ def model_stages(settings: Settings, stage) -> None:
     stage("dbt run (rest of the marts)", lambda: run_dbt(settings, "run", ["--select", "stg_crm__opportunities"],
                                                           quiet=True))
     started = time.perf_counter()
-    say = lambda message: print(f"      {time.perf_counter() - started:7.1f}s {message.strip()}", flush=True)  # noqa: E731
+    say = lambda message: print(f"      {time.perf_counter() - started:7.1f}s {message.strip()}", flush=True)
     stage("train lead model", lambda: train_model(settings, LEAD_CONVERSION, say, truth_for_rows) and None,
           "select count(*) from marts.fct_lead_features where is_label_observed")
     run = stage("score leads (with reasons)", lambda: on(settings, score_snapshot, settings, LEAD_CONVERSION),

@@ -28,11 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import duckdb
+import numpy as np
+import pandas as pd
 
-from scorehouse.cli import main  # noqa: E402
+from scorehouse.cli import main
 
 LEADS = "lead_id,created_at,company,status,owner_id,_loaded_at"
 GOOD = "N{n},2025-03-0{d} 10:00:00,Acme,new,U1,2025-03-10 00:00:00"

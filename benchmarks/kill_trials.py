@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
+import duckdb
 
 SCOREHOUSE = [sys.executable, "-m", "scorehouse.cli"]
 
@@ -126,7 +126,7 @@ def main() -> int:
             after = _digest(_published(trial))
             published = "unchanged" if after == before else ("new whole run" if _whole_run(_published(trial)) is None
                                                              else f"BROKEN: {_whole_run(_published(trial))}")
-            rerun = subprocess.run(_cli(trial, commands[name]), env=env, capture_output=True, text=True)
+            rerun = subprocess.run(_cli(trial, commands[name]), env=env, capture_output=True, text=True, check=False)
             problem = _whole_run(_published(trial))
             stale = [p.name for p in (trial / "published").glob(".publishing-*")]
             rows.append({"trial": k + 1, "command": name, "killed after": f"{delay:.1f}s of {durations[name]:.0f}s",

@@ -117,7 +117,7 @@ class Settings:
     def models_dir(self) -> Path:
         return self.artifacts_dir / "models"
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
     def dbt_vars(self) -> dict[str, object]:

@@ -215,8 +215,8 @@ def render_markdown() -> str:
         "",
     ]
     for source in SOURCES:
-        lines += [f"## `{source.name}`", "", f"{source.meaning} Row key: `{source.key}`; event time: "
-                  f"`{source.event_time}`.", "", "| column | type | required | meaning |", "|---|---|---|---|"]
+        lines += [f"## `{source.name}`", "", (f"{source.meaning} Row key: `{source.key}`; event time: "
+                  f"`{source.event_time}`."), "", "| column | type | required | meaning |", "|---|---|---|---|"]
         lines += [f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {c.meaning} |" for c in source.columns]
         lines.append("")
     return "\n".join(lines)

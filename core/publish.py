@@ -21,10 +21,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from core.config import Settings
 from core.warehouse import connect, row_count, table_exists

@@ -236,7 +236,7 @@ def _stage_csv(con: Connection, path: Path, mapping: Mapping) -> int:
     try:
         con.execute(f"create or replace temp table incoming_raw as "
                     f"select *, row_number() over () as _pos from read_csv({quote_string(str(path))}, {options})")
-    except Exception as error:  # noqa: BLE001 - DuckDB reports unreadable files as generic errors
+    except Exception as error:
         raise LoadError(f"{path}: cannot be read as CSV: {str(error).splitlines()[0]}") from error
     # One row per rejected record (a short record reports each missing column separately).
     con.execute("create or replace temp table file_rejects as select line, "

@@ -64,7 +64,7 @@ class Mapping:
         """Everything that decides how a file is read (not where the mapping came from)."""
         return {k: v for k, v in asdict(self).items() if k != "origin"}
 
-    def with_historical(self, column: str | None) -> "Mapping":
+    def with_historical(self, column: str | None) -> Mapping:
         return replace(self, historical=column) if column else self
 
 

@@ -56,9 +56,9 @@ class ModelSpec:
     def features(self) -> tuple[str, ...]:
         return self.numeric + self.categorical + self.boolean + self.target_encoded + self.frequent_values
 
-    def restricted_to(self, allowed: set[str]) -> "ModelSpec":
+    def restricted_to(self, allowed: set[str]) -> ModelSpec:
         """The same spec with only the allowed feature columns (reason groups left without columns are dropped)."""
-        keep = lambda columns: tuple(c for c in columns if c in allowed)  # noqa: E731
+        keep = lambda columns: tuple(c for c in columns if c in allowed)
         return replace(self, numeric=keep(self.numeric), categorical=keep(self.categorical), boolean=keep(self.boolean),
                        target_encoded=keep(self.target_encoded), frequent_values=keep(self.frequent_values),
                        reason_groups=tuple((f, keep(cols)) for f, cols in self.reason_groups if keep(cols)))

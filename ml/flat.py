@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import joblib
@@ -29,9 +29,9 @@ from core.warehouse import Connection, connect, transaction
 from ml.diagnostics import InsufficientData, library_in_data_terms
 from ml.features import ModelSpec
 from ml.leakage import audit, decide, excluded_and_warned, record_audit, warn_dominant
+from ml.metrics import evaluate, signal_verdict
 from ml.pipeline import CANDIDATES, make_pipeline_for
 from ml.registry import ensure_registry
-from ml.metrics import evaluate, signal_verdict
 from ml.scores import TIER_TOP_SHARES, to_score, to_tier
 from ml.thresholds import choose_threshold
 

@@ -16,8 +16,8 @@ the baseline that the rule compares with fold by fold.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -31,7 +31,7 @@ def _start_of_last(dates: np.ndarray, fraction: float, positives: np.ndarray | N
     if len(unique) < 2:
         raise ValueError("need at least two distinct as-of dates to split out of time")
     if positives is None:
-        index = int(round(len(unique) * (1 - fraction)))
+        index = round(len(unique) * (1 - fraction))
     else:  # the latest date from which on at least `fraction` of the positives lie
         tail = np.cumsum(np.bincount(inverse, weights=positives, minlength=len(unique))[::-1])[::-1]
         index = int(np.flatnonzero(tail >= fraction * tail[0]).max())

@@ -8,9 +8,9 @@ gone while pandas holds the data), once to evaluate against an optional ground t
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
 
 import duckdb
 import joblib
@@ -24,8 +24,14 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from core.config import Settings
 from core.warehouse import Connection, connect
 from ml.dataset import VALUE, check_horizon, load_export_extras, load_labelled
-from ml.diagnostics import (MIN_PERIOD_POSITIVES, InsufficientData, library_in_data_terms, present_sources,
-                            require_enough, sufficiency)
+from ml.diagnostics import (
+    MIN_PERIOD_POSITIVES,
+    InsufficientData,
+    library_in_data_terms,
+    present_sources,
+    require_enough,
+    sufficiency,
+)
 from ml.features import ModelSpec
 from ml.importance import permutation_importances, row_orders
 from ml.leakage import audit, decide, excluded_and_warned, warn_dominant

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from core.config import Settings
 from core.dbt import run_dbt
 from core.publish import publish, published_path
 from core.warehouse import connect, row_count, table_exists
 from expectations.gates import run_gates
-from ingest.incremental import (Appended, append_raw, check_extends_previous_build, mark_refresh_finished,
-                                record_watermarks, time_chunks)
+from ingest.incremental import (
+    Appended,
+    append_raw,
+    check_extends_previous_build,
+    mark_refresh_finished,
+    record_watermarks,
+    time_chunks,
+)
 from ingest.landing import ensure_raw_tables, land_raw, present_raw_folders
 from ingest.topics import refresh_page_topics
 from ml.diagnostics import ENTITY_SOURCES, InsufficientData, present_sources, why_no_rows

@@ -3,9 +3,9 @@ written back with history. Leads also get fit and engagement sub-scores, a contr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -113,7 +113,7 @@ def _explain(bundle: ModelBundle, spec: ModelSpec, snapshot: pd.DataFrame, say) 
         for name, probability in typical.items():
             parts[name].append(probability)
         say(f"scored {min(start + BATCH_ROWS, len(snapshot)):,}/{len(snapshot):,} rows")
-    joined = lambda key: np.concatenate(parts[key]) if parts[key] else np.zeros(0)  # noqa: E731
+    joined = lambda key: np.concatenate(parts[key]) if parts[key] else np.zeros(0)
     return _Explained(joined("p"), {name: joined(name) for name in sub_scores}, parts["text"],
                       pd.concat(parts["reasons"], ignore_index=True) if parts["reasons"] else pd.DataFrame())
 

@@ -62,9 +62,9 @@ def segment_leads(snapshot: pd.DataFrame, history: pd.DataFrame, label: str, see
         past = history[history_labels == segment]
         profile.append({
             "segment_id": segment,
-            "leads": int(len(members)),
+            "leads": len(members),
             "share_of_leads": float(len(members) / max(len(snapshot), 1)),
-            "historical_rows": int(len(past)),
+            "historical_rows": len(past),
             "historical_conversion_rate": float(past[label].mean()) if len(past) else float("nan"),
             "description": "; ".join(words).capitalize(),
         })

@@ -6,4 +6,4 @@ uses it for the demo path and hands its ground truth to training as an optional 
 
 from simulator.leads import TRUTH_TABLES, SimulationConfig, simulate
 
-__all__ = ["SimulationConfig", "TRUTH_TABLES", "simulate"]
+__all__ = ["TRUTH_TABLES", "SimulationConfig", "simulate"]

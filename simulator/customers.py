@@ -153,9 +153,9 @@ class _CustomerChunk:
         churn_at = _invert_hazard(edges, rates, start, rng.exponential(1.0, n))
         # Customers who had already left well before the data starts are not part of the export.
         keep = churn_at >= -60.0
-        for name, values in dict(customers=customers, start=start, seats=seats, contract=contract, value=value,
-                                 has_csm=has_csm, csm_mult=csm_mult, contract_mult=contract_mult, h0=h0,
-                                 decline_at=decline_at, decline=decline, churn_at=churn_at).items():
+        for name, values in {"customers": customers, "start": start, "seats": seats, "contract": contract,
+                             "value": value, "has_csm": has_csm, "csm_mult": csm_mult, "contract_mult": contract_mult,
+                             "h0": h0, "decline_at": decline_at, "decline": decline, "churn_at": churn_at}.items():
             setattr(self, name, values[keep])
         self.n = int(keep.sum())
         self.churned = self.churn_at < span

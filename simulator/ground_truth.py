@@ -10,10 +10,10 @@ For a customer still active at time t, the probability of churning within `h` da
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-
-from pathlib import Path
 
 from core.warehouse import Connection, land_tables, table_exists
 from simulator.customers import cumulative_hazard, hazard_segments

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import numpy as np
@@ -311,7 +311,7 @@ class _Chunk:
     gives the same files."""
 
     def __init__(self, config: SimulationConfig, companies: pd.DataFrame, chunk: int, first_id: int, n: int,
-                 writer: "_Router") -> None:
+                 writer: _Router) -> None:
         self.config, self.companies, self.chunk, self.first_id, self.n, self.writer = (
             config, companies, chunk, first_id, n, writer)
         self.rng = np.random.default_rng([config.seed, 1, chunk])
@@ -615,7 +615,7 @@ class _Chunk:
                 event_at as touched_at, _loaded_at""",
         )
 
-    def write_opportunities(self, outcomes: "_CompanyOutcomes") -> None:
+    def write_opportunities(self, outcomes: _CompanyOutcomes) -> None:
         """Opportunities for converted leads; each company's first opportunity and win are kept for its account."""
         rng, span, outcome_at, company = self.rng, self.span, self.outcome_at, self.company
         won_leads = np.flatnonzero(self.converts & (outcome_at < span))
@@ -640,7 +640,7 @@ class _Chunk:
         )
 
 
-def _lead_chunk(leads: _Chunk, outcomes: "_CompanyOutcomes") -> None:
+def _lead_chunk(leads: _Chunk, outcomes: _CompanyOutcomes) -> None:
     """Every lead table for one chunk of leads, in the order their random draws are made."""
     leads.draw_traits()
     leads.write_truth()

@@ -17,11 +17,11 @@ Rules (from DESIGN.md):
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import math
+from itertools import pairwise
 
 import duckdb
 import pandas as pd
@@ -283,7 +283,7 @@ class ReferenceLeadMart:
             for s in self.statuses[lead_id]
         )
         employees = latest.get("employee_count") if latest else None
-        return {**self.journey(lead_id, as_of, visible), **{
+        return {**self.journey(lead_id, as_of, visible), 
             "touchpoints_total": len(visible),
             "emails_opened_7d": count(7, lambda t: t.kind == "email_opened"),
             "emails_opened_30d": count(30, lambda t: t.kind == "email_opened"),
@@ -299,8 +299,8 @@ class ReferenceLeadMart:
             "industry": _norm(latest.get("industry")) if latest else None,
             "employee_count": None if employees is None or pd.isna(employees) else int(employees),
             "is_label_observed": observed,
-            "label_converted": (1 if converted else 0) if observed else None,
-        }}
+            "label_converted": (1 if converted else 0) if observed else None
+        }
 
     def journey(self, lead_id: str, as_of: datetime, visible: list[Touch]) -> dict:
         """The journey and engagement-dynamics columns, literally from the visible touches."""
@@ -353,7 +353,7 @@ class ReferenceLeadMart:
             "touches_before_first_form_fill": form,
             "viewed_pricing_before_demo": pricing is not None and demo is not None and pricing < demo,
             "viewed_demo_before_pricing": pricing is not None and demo is not None and demo < pricing,
-            "transitions_pricing_to_demo": sum(1 for a, b in zip(page_types, page_types[1:]) if (a, b) == ("pricing", "demo")),
+            "transitions_pricing_to_demo": sum(1 for a, b in pairwise(page_types) if (a, b) == ("pricing", "demo")),
             "transitions_blog_to_pricing_to_demo": sum(
                 1 for a, b, c in zip(page_types, page_types[1:], page_types[2:]) if (a, b, c) == ("blog", "pricing", "demo")),
             "channels_seen": len({t.channel for t in marketing}),

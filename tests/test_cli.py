@@ -51,7 +51,7 @@ def test_options_go_before_or_after_the_verb_and_every_verb_is_described(tmp_pat
         assert main(argv) == 1
         assert f"{tmp_path / 'a.duckdb'} does not exist yet" in capsys.readouterr().err
     parser = build_parser()
-    verbs = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse keeps its verbs here
+    verbs = parser._subparsers._group_actions[0].choices
     assert all(p.description and len(p.description) > len(f"scorehouse {name}: ") + 10 for name, p in verbs.items())
 
 

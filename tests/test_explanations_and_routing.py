@@ -10,8 +10,8 @@ import pytest
 
 from ml.registry import load_active
 from scorehouse.pipeline import run_all
-from simulator.leads import SimulationConfig
 from scoring.reasons import probability_with_typical
+from simulator.leads import SimulationConfig
 from tests.conftest import isolated_settings, read
 
 
@@ -145,7 +145,7 @@ class _ReadOnly(dict):
 
 @pytest.mark.parametrize("model", ["lead", "churn"])
 def test_sentences_read_only_their_declared_columns_and_dedupe_exactly(pipeline_run, model):
-    from ml.dataset import load_latest_snapshot, load_labelled_sample
+    from ml.dataset import load_labelled_sample, load_latest_snapshot
     from ml.features import MODELS
     from scoring.sentences import SENTENCE_COLUMNS, SENTENCES, describe_many
 

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.incremental import IncrementalError, append_raw, check_extends_previous_build
-from scorehouse.pipeline import build_features
 from core.contract import RAW_TABLES
 from core.warehouse import connect
+from ingest.incremental import IncrementalError, append_raw, check_extends_previous_build
+from scorehouse.pipeline import build_features
 from simulator import SimulationConfig, simulate
 from tests.conftest import isolated_settings, new_activities, read
 from tests.time_harness import copy_project, land, plant, share_topic_model

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import ml.dataset
@@ -19,11 +19,21 @@ from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
 from ml.importance import permutation_importances, row_orders
 from ml.pipeline import CANDIDATES, make_pipeline_for
 from ml.registry import load_active
-from ml.selection import (MAX_FOLD_ROWS, RUNG_FACTOR, CandidateResult, _sample, _survivors, choose_winner,
-                          evaluate_candidates, fit_weighted, rolling_folds, rung_caps)
+from ml.selection import (
+    MAX_FOLD_ROWS,
+    RUNG_FACTOR,
+    CandidateResult,
+    _sample,
+    _survivors,
+    choose_winner,
+    evaluate_candidates,
+    fit_weighted,
+    rolling_folds,
+    rung_caps,
+)
 from ml.thresholds import choose_threshold
-from tests.conftest import read
 from ml.train import train_model
+from tests.conftest import read
 
 CHART_COUNT = 7
 
@@ -188,7 +198,7 @@ def test_threshold_curve_is_stored(pipeline_run):
 def test_report_has_every_chart_with_data(pipeline_run):
     _, report = pipeline_run
     for training in report.training.values():
-        text = open(training["report"], encoding="utf-8").read()
+        text = Path(training["report"]).read_text(encoding="utf-8")
         points = [int(n) for n in re.findall(r'data-points="(\d+)"', text)]
         assert len(points) == CHART_COUNT and all(n > 1 for n in points), points
         for name in CANDIDATES:
@@ -205,12 +215,13 @@ def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([browser, *flags, "--dump-dom", f"file://{path}"], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run([browser, *flags, "--dump-dom", f"file://{path}"], capture_output=True, text=True, timeout=120,
+                         check=False)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert len(re.findall(r"<svg[^>]*data-points=\"[1-9]", dom.stdout)) == CHART_COUNT
     shot = tmp_path / "report.png"
     subprocess.run([browser, *flags, "--window-size=1360,2400", f"--screenshot={shot}", f"file://{path}"],
-                   capture_output=True, timeout=120)
+                   capture_output=True, timeout=120, check=False)
     assert shot.exists() and shot.stat().st_size > 20_000
 
 

@@ -11,9 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import SHARED_DATA, isolated_settings
 from core.warehouse import connect
-from tests.exports import landing_page_export, page_views, salesforce_leads, write_csv
 from ingest.loader import LoadError, load_file, unload_file
 from ingest.mapping import MappingError
 from ml.diagnostics import InsufficientData
@@ -24,6 +22,8 @@ from ml.train import train_model
 from scorehouse.cli import main
 from scorehouse.pipeline import build_features
 from scoring.batch import score_model
+from tests.conftest import SHARED_DATA, isolated_settings
+from tests.exports import landing_page_export, page_views, salesforce_leads, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SALESFORCE = ROOT / "examples" / "mappings" / "salesforce_leads.yml"

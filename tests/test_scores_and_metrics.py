@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ml.metrics import best_f1_threshold, evaluate, lift_at
-from scoring.drift import psi
 from ml.scores import to_score, to_tier
+from scoring.drift import psi
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=50))

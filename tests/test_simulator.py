@@ -49,7 +49,7 @@ def test_same_seed_same_files_and_other_seed_other_files(small, tmp_path):
 
 
 def test_every_raw_table_is_written_with_rows(small):
-    out, rows = small
+    _, rows = small
     for table in RAW_TABLES:
         assert rows[table] > 0, table
     assert rows["_truth.lead_truth"] == 600

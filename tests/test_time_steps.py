@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from core.config import PROJECT_ROOT
-from core.dbt import DbtError, run_dbt
 from core.contract import LEAD_FEATURE_SOURCES as LEAD_SOURCES
-from ingest.incremental import time_chunks
+from core.dbt import DbtError, run_dbt
 from core.warehouse import connect
+from ingest.incremental import time_chunks
 from tests.conftest import isolated_settings, read
 
 START = datetime(2026, 1, 1)
