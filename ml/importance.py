@@ -22,17 +22,16 @@ def row_orders(rows: int, repeats: int, seed: int) -> list[np.ndarray]:
     return [rng.permutation(rows) for _ in range(repeats)]
 
 
-def _whole_pipeline(calibrated, frame: pd.DataFrame, y: np.ndarray, features: list[str],
-                    orders: list[np.ndarray]) -> pd.Series:
-    rows = frame[features].reset_index(drop=True)
-    base = average_precision_score(y, calibrated.predict_proba(rows)[:, 1])
+def _mean_drops(features: list[str], orders: list[np.ndarray], y: np.ndarray, base: float,
+                probability_shuffled) -> pd.Series:
+    """Per column, the mean of base PR-AUC minus the PR-AUC with that column shuffled by each order;
+    probability_shuffled(column, order) gives the probabilities (None: the column cannot move them)."""
     drops = {}
     for column in features:
-        values = rows[column].to_numpy()
         scores = []
         for order in orders:
-            shuffled = rows.assign(**{column: values[order]})
-            scores.append(base - average_precision_score(y, calibrated.predict_proba(shuffled)[:, 1]))
+            p = probability_shuffled(column, order)
+            scores.append(0.0 if p is None else base - average_precision_score(y, p))
         drops[column] = float(np.mean(scores))
     return pd.Series(drops)
 
@@ -46,20 +45,23 @@ def permutation_importances(calibrated, frame: pd.DataFrame, y: np.ndarray, feat
     except (UnsupportedPipeline, AttributeError, KeyError):
         parts = None
     if parts is None:
-        return _whole_pipeline(calibrated, frame, y, features, orders)
+        rows = frame[features].reset_index(drop=True)
+
+        def whole(column, order):
+            return calibrated.predict_proba(rows.assign(**{column: rows[column].to_numpy()[order]}))[:, 1]
+        return _mean_drops(features, orders, y, average_precision_score(y, calibrated.predict_proba(rows)[:, 1]),
+                           whole)
     encoded = np.array(parts.prepare.transform(frame[features]), dtype=float)
-    base = average_precision_score(y, parts.calibrated(parts.response(encoded)))
-    drops = {}
-    for column in features:
+
+    def prepared(column, order):
         positions = parts.positions.get(column, [])
         if not positions:  # every prepared column it had was dropped as near-constant: shuffling changes nothing
-            drops[column] = 0.0
-            continue
+            return None
         own = encoded[:, positions].copy()
-        scores = []
-        for order in orders:
-            encoded[:, positions] = own[order]
-            scores.append(base - average_precision_score(y, parts.calibrated(parts.response(encoded))))
-        encoded[:, positions] = own
-        drops[column] = float(np.mean(scores))
-    return pd.Series(drops)
+        encoded[:, positions] = own[order]
+        try:
+            return parts.calibrated(parts.response(encoded))
+        finally:
+            encoded[:, positions] = own
+    return _mean_drops(features, orders, y, average_precision_score(y, parts.calibrated(parts.response(encoded))),
+                       prepared)
