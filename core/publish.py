@@ -27,13 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.config import Settings
+from core.outputs import ensure_outputs
 from core.warehouse import connect, row_count, table_exists
 
-PUBLISHED_RUNS_DDL = """
-create schema if not exists meta;
-create table if not exists meta.published_runs (
-    run_id varchar, published_at timestamp, command varchar, model_versions varchar, row_counts varchar
-)"""
 # Tables whose row counts each published run records (those that exist).
 COUNTED = ("scores.lead_scores", "scores.customer_churn_scores", "marts.rpt_lead_worklist",
            "marts.rpt_at_risk_customers", "marts.fct_lead_features", "marts.fct_customer_features")
@@ -54,7 +50,7 @@ class Published:
 
 def _record_run(settings: Settings, run_id: str, command: str) -> None:
     with connect(settings) as con:
-        con.execute(PUBLISHED_RUNS_DDL)
+        ensure_outputs(con, "meta", "published_runs")
         versions = con.execute(
             "select model_name, model_version from ml.model_registry where is_active order by 1").fetchall() \
             if table_exists(con, "ml", "model_registry") else []

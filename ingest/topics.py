@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
 from core.config import CONTENT_TOPIC_COUNT, Settings
+from core.outputs import ensure_outputs
 from core.warehouse import Connection, table_exists, transaction
 
 TOPIC_COUNT = CONTENT_TOPIC_COUNT
@@ -114,10 +115,10 @@ def refresh_page_topics(con: Connection, settings: Settings, refit: bool = False
     })
     con.register("page_topics_frame", page_topics)
     con.register("content_topics_frame", content_topics)
-    with transaction(con):
-        # typed explicitly: with no pages at all, pandas' empty columns would reach DuckDB untyped
-        con.execute(f"create or replace table {SCHEMA}.page_topics as "
-                    "select cast(url as varchar) as url, cast(topic_id as integer) as topic_id from page_topics_frame")
-        con.execute(f"create or replace table {SCHEMA}.content_topics as select cast(topic_id as integer) as topic_id, "
-                    "cast(top_terms as varchar) as top_terms, cast(pages as bigint) as pages from content_topics_frame")
+    ensure_outputs(con, SCHEMA, "page_topics", "content_topics")
+    with transaction(con):  # emptied and refilled: the tables keep their definition and comments
+        con.execute(f"delete from {SCHEMA}.page_topics")
+        con.execute(f"insert into {SCHEMA}.page_topics select url, topic_id from page_topics_frame")
+        con.execute(f"delete from {SCHEMA}.content_topics")
+        con.execute(f"insert into {SCHEMA}.content_topics select topic_id, top_terms, pages from content_topics_frame")
     return TopicRefresh(fitted=fitted, pages=len(page_topics), topics=len(labels))

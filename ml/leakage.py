@@ -38,6 +38,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from core.outputs import ensure_outputs
+
 NEAR_PERFECT_AUC = 0.95
 ONE_CLASS_FILL_AUC = 0.90
 ONE_CLASS_VALUE_OTHER_SHARE = 0.02  # other-class rows of the value, as a share of those the base rate predicts
@@ -222,20 +224,15 @@ def decide(report: pd.DataFrame, keep: set[str], drop: set[str]) -> pd.DataFrame
     return report
 
 
-AUDIT_COLUMNS = ("single_column_auc double", "fill_rate_positive double", "fill_rate_negative double",
-                 "fill_auc double", "fill_rate_open double", "one_class_value varchar", "auc_with double", "auc_without double", "level varchar",
-                 "flagged_reason varchar", "is_excluded boolean")
-AUDIT_DDL = ("create schema if not exists ml;\n"
-             "create table if not exists ml.leakage_audit (model_name varchar, audited_at timestamp, "
-             "column_name varchar, single_column_auc double, flagged_reason varchar, is_excluded boolean);\n"
-             + "".join(f"alter table ml.leakage_audit add column if not exists {c};\n" for c in AUDIT_COLUMNS))
+AUDIT_COLUMNS = ("single_column_auc", "fill_rate_positive", "fill_rate_negative", "fill_auc", "fill_rate_open",
+                 "one_class_value", "auc_with", "auc_without", "level", "flagged_reason", "is_excluded")
 
 
 def record_audit(con, model_name: str, audited_at, report: pd.DataFrame) -> None:
     """Replace a model's rows in ml.leakage_audit with this audit."""
-    con.execute(AUDIT_DDL)
+    ensure_outputs(con, "ml", "leakage_audit")
     con.execute("delete from ml.leakage_audit where model_name = ?", [model_name])
-    names = ["model_name", "audited_at", "column_name", *(c.split()[0] for c in AUDIT_COLUMNS)]
+    names = ["model_name", "audited_at", "column_name", *AUDIT_COLUMNS]
     con.register("audit_rows", report.assign(model_name=model_name, audited_at=audited_at)
                  .reindex(columns=names))
     con.execute(f"insert into ml.leakage_audit ({', '.join(names)}) select {', '.join(names)} from audit_rows")

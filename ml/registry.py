@@ -12,57 +12,12 @@ import joblib
 import pandas as pd
 
 from core.config import Settings
+from core.outputs import ensure_outputs
 from core.warehouse import Connection, table_exists, transaction
 from ml.leakage import record_audit
 
-REGISTRY_DDL = """
-create schema if not exists ml;
-create table if not exists ml.model_registry (
-    model_version varchar primary key,
-    model_name varchar not null,
-    algorithm varchar not null,
-    trained_at timestamp not null,
-    is_active boolean not null,
-    artifact_path varchar not null,
-    horizon_days integer not null,
-    fit_start date, fit_end date,
-    validation_start date, validation_end date,
-    test_start date, test_end date,
-    fit_rows bigint, validation_rows bigint, test_rows bigint,
-    threshold double not null,
-    test_roc_auc double, test_pr_auc double, test_brier double,
-    baseline_test_roc_auc double,
-    ground_truth_test_roc_auc double,
-    library_versions varchar,
-    metadata_json varchar
-);
-alter table ml.model_registry add column if not exists threshold_policy varchar;
-alter table ml.model_registry add column if not exists promotion varchar;
-alter table ml.model_registry add column if not exists champion_version varchar;
-alter table ml.model_registry add column if not exists champion_test_pr_auc double;
-alter table ml.model_registry add column if not exists report_path varchar;
-alter table ml.model_registry add column if not exists base_rate double;
-alter table ml.model_registry add column if not exists signal_found boolean;
-alter table ml.model_registry add column if not exists signal_note varchar;
-alter table ml.model_registry add column if not exists sources_present varchar;
-alter table ml.model_registry alter column horizon_days drop not null;
-create table if not exists ml.model_metrics (
-    model_version varchar not null,
-    split varchar not null,
-    segment varchar not null,
-    metric varchar not null,
-    value double
-);
-create table if not exists ml.threshold_curve (
-    model_version varchar not null,
-    split varchar not null,
-    threshold double not null,
-    precision double,
-    recall double,
-    f1 double,
-    share_flagged double
-);
-"""
+# A warehouse made before horizon_days became optional (the columns themselves: _outputs__sources.yml)
+REGISTRY_MIGRATION = "alter table ml.model_registry alter column horizon_days drop not null"
 
 
 @dataclass
@@ -82,7 +37,8 @@ class ModelBundle:
 
 
 def ensure_registry(con: Connection) -> None:
-    con.execute(REGISTRY_DDL)
+    ensure_outputs(con, "ml", "model_registry", "model_metrics", "threshold_curve")
+    con.execute(REGISTRY_MIGRATION)
 
 
 def save_bundle(settings: Settings, bundle: ModelBundle) -> Path:
