@@ -3,6 +3,7 @@ data, and every public table documented, in dbt's manifest and as comments in th
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -109,3 +110,89 @@ def test_every_public_table_has_column_docs_in_the_manifest_and_comments_in_the_
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         whole = _undocumented(run_manifest, con, public)
     assert plain == [] and whole == [], (plain, whole)
+
+
+def _project_copy(folder: Path) -> Path:
+    """The project as `mf` wants it (it reads `target/semantic_manifest.json` under the folder it runs in), with the
+    repository's models linked in, so the test writes nothing into the repository."""
+    folder.mkdir()
+    (folder / "dbt_project").symlink_to(PROJECT_ROOT / "dbt_project")
+    for name in ("dbt_project.yml", "profiles.yml"):
+        (folder / name).write_text((PROJECT_ROOT / name).read_text())
+    return folder
+
+
+def _metrics(project: Path, warehouse: Path, metrics: str, group_by: str) -> list[dict]:
+    env = {**os.environ, "SCOREHOUSE_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    out = project / f"{metrics.replace(',', '_')}.csv"
+    run = subprocess.run([str(DBT.parent / "mf"), "query", "--metrics", metrics, "--group-by", group_by,
+                          "--csv", str(out)], cwd=project, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0 and out.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    with open(out, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_semantic_metrics_queried_through_metricflow_equal_plain_sql(pipeline_run, tmp_path):
+    settings, _report = pipeline_run
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(settings.warehouse_path.read_bytes())
+    with duckdb.connect(str(warehouse)) as con:
+        # an earlier scoring run of leads whose outcome is now known, so realised and predicted rates have rows
+        con.execute("""
+            insert into scores.lead_score_history (lead_id, as_of_date, scored_at, model_version,
+                conversion_probability, score, tier, is_above_threshold)
+            select lead_id, as_of_date, timestamp '2001-01-01 06:00:00', 'earlier-run', 0.25, 25, 'B', false
+            from marts.fct_lead_features
+            where as_of_date = (select max(as_of_date) from marts.fct_lead_features where is_label_observed)""")
+        realised = con.execute("""select avg(label_converted), count(*) from marts.fct_lead_features
+            where as_of_date = (select max(as_of_date) from marts.fct_lead_features where is_label_observed)""").fetchone()
+        by_tier = dict(con.execute("select tier, count(*) from scores.lead_score_history group by tier").fetchall())
+        churn_by_contract = dict(con.execute("""
+            select coalesce(f.contract_type, ''), avg(h.churn_probability)
+            from scores.customer_churn_score_history h
+            left join marts.fct_customer_features f on h.account_id = f.account_id and h.as_of_date = f.as_of_date
+            group by 1""").fetchall())
+    assert realised[1] > 100 and 0 < realised[0] < 1
+    project = _project_copy(tmp_path / "project")
+    parse = subprocess.run([str(DBT), "parse", "--quiet"], cwd=project, check=False, capture_output=True, text=True,
+                           env={**os.environ, "SCOREHOUSE_WAREHOUSE": str(warehouse)})
+    assert parse.returncode == 0, parse.stdout[-3000:]
+
+    leads = _metrics(project, warehouse, "lead_scores_written,lead_conversion_rate,predicted_conversion_rate",
+                     "lead_score__tier")
+    assert {r["lead_score__tier"]: int(r["lead_scores_written"]) for r in leads} == by_tier
+    tier_b = next(r for r in leads if r["lead_score__tier"] == "B")
+    # only the earlier run's rows have a known outcome, all in tier B
+    assert float(tier_b["lead_conversion_rate"]) == pytest.approx(realised[0])
+    assert float(tier_b["predicted_conversion_rate"]) == pytest.approx(0.25)
+    assert all(r["lead_conversion_rate"] in ("", None) for r in leads if r["lead_score__tier"] != "B")
+
+    churn = _metrics(project, warehouse, "mean_churn_risk", "churn_score__contract_type")
+    assert {r["churn_score__contract_type"] or "": pytest.approx(float(r["mean_churn_risk"])) for r in churn} \
+        == churn_by_contract
+
+
+# column names that hold, or with a company name can single out, a person's data
+PERSONAL_COLUMNS = {"title", "city", "email", "first_name", "last_name", "full_name", "phone", "ip_address"}
+READERS = {"sales_worklist_crm_sync": "model.scorehouse.rpt_lead_worklist",
+           "at_risk_customers_cs_tool": "model.scorehouse.rpt_at_risk_customers",
+           "revenue_scoring_dashboard": "metric.scorehouse.lead_conversion_rate"}
+
+
+def test_readers_groups_access_and_personal_data_are_declared(plain_dbt):
+    _warehouse, root, _runs = plain_dbt
+    manifest = json.loads((root / "target" / "manifest.json").read_text())
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    for name, needed in READERS.items():
+        assert exposures[name]["owner"]["email"] and needed in exposures[name]["depends_on"]["nodes"], name
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    for model in models:
+        public = model["original_file_path"].split("/")[2] in ("marts", "reporting", "semantic")
+        assert model["group"] and model["access"] == ("public" if public else "protected"), model["name"]
+    personal = [(n["name"], c["name"], c.get("meta", {}).get("pii"))
+                for n in [*models, *manifest["sources"].values()] for c in n["columns"].values()
+                if c["name"] in PERSONAL_COLUMNS]
+    assert personal and all(pii for _model, _column, pii in personal), personal
+    # score tables carry ids only: nothing personal
+    score_columns = {c for t in output_tables().values() if t.schema == "scores" for c in (x.name for x in t.columns)}
+    assert not score_columns & PERSONAL_COLUMNS
