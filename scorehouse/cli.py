@@ -14,6 +14,7 @@ from core.contract import generated_files
 from core.publish import publish
 from core.runlock import exclusive_run
 from core.warehouse import connect
+from expectations.context import docs_index, stale_suites, write_context
 from expectations.gates import GateFailure, run_gates
 from ingest.loader import LoadError, load_file, unload_file
 from ingest.mapping import MappingError
@@ -25,6 +26,7 @@ from ml.train import train_model
 from scorehouse import __version__
 from scorehouse.pipeline import build_features, build_reports, land, refresh, run_all, summary_text
 from scoring.batch import score_model
+from scoring.crm_export import FORMATS, export_crm
 from simulator import SimulationConfig, simulate
 from simulator.ground_truth import truth_for_rows
 
@@ -212,6 +214,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     for r in results:
         print(f"  {r.table:<40} passed ({r.checks} checks)")
+    print(f"Data Docs: {docs_index(_settings(args))}")
     return 0
 
 
@@ -226,7 +229,22 @@ def cmd_contract(args: argparse.Namespace) -> int:
                 path.write_text(text, encoding="utf-8")
     for path in stale:
         print(f"{'wrote' if args.write else 'stale'}: {path}")
-    return 0 if (args.write or not stale) else 1
+    suites = stale_suites()  # the Great Expectations suites in expectations/gx, written from the same contract
+    for suite in suites:
+        print(f"{'wrote' if args.write else 'stale'}: expectations/gx suite {suite}")
+    if suites and args.write:
+        write_context()
+    return 0 if (args.write or not (stale or suites)) else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    done = export_crm(_settings(args), args.format, Path(args.out).resolve() if args.out else None, args.all)
+    if done.path is None:
+        print(f"no lead's {done.format} values changed since the last export ({done.unchanged:,} unchanged); "
+              "no file written")
+    else:
+        print(f"wrote {done.rows:,} new or changed leads ({done.unchanged:,} unchanged) for {done.format}: {done.path}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -340,12 +358,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after-outcome", action="append",
                    help="a column known only after the outcome: never used, recorded as such in the audit")
 
-    p = _verb(sub, "validate", cmd_validate, "run the Great Expectations gates on raw sources and score tables")
+    p = _verb(sub, "validate", cmd_validate, "run the Great Expectations gates on raw sources and score tables and build their Data Docs site")
     p.add_argument("--which", choices=["raw", "scores", "all"], default="all")
 
-    p = _verb(sub, "contract", cmd_contract, "check (or --write) the source contract's generated doc and dbt macro")
+    p = _verb(sub, "contract", cmd_contract, "check (or --write) the source contract's generated doc, dbt macro and Great Expectations suites")
     p.add_argument("--write", action="store_true")
 
+    p = _verb(sub, "export", cmd_export, "write the lead scores that changed since the last export as a CRM import file")
+    p.add_argument("target", choices=["crm"], help="what to export (crm: the lead scores, for a reverse-ETL sync)")
+    p.add_argument("--format", choices=sorted(FORMATS), required=True, help="the CRM whose field names to use")
+    p.add_argument("--out", help="file to write (default artifacts/exports/crm_FORMAT_TIME.csv)")
+    p.add_argument("--all", action="store_true", help="every open lead, changed or not (a full resync)")
     p = _verb(sub, "report", cmd_report, "print the path of the active model's HTML report")
     p.add_argument("--model", choices=sorted(MODELS), default="lead")
     p.add_argument("--open", action="store_true", help="also open it in a browser")

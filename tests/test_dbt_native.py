@@ -175,6 +175,7 @@ def test_semantic_metrics_queried_through_metricflow_equal_plain_sql(pipeline_ru
 # column names that hold, or with a company name can single out, a person's data
 PERSONAL_COLUMNS = {"title", "city", "email", "first_name", "last_name", "full_name", "phone", "ip_address"}
 READERS = {"sales_worklist_crm_sync": "model.scorehouse.rpt_lead_worklist",
+           "crm_score_export": "source.scorehouse.meta.crm_export_state",
            "at_risk_customers_cs_tool": "model.scorehouse.rpt_at_risk_customers",
            "revenue_scoring_dashboard": "metric.scorehouse.lead_conversion_rate"}
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import duckdb
 import pytest
 
+from expectations.context import docs_index
 from expectations.gates import GateFailure, run_gates
+from expectations.suites import suite_definitions
 from ml.flat import FlatExport, run_flat
 from tests.conftest import SHARED_DATA, isolated_settings
 
@@ -21,6 +24,14 @@ def test_gates_pass_on_a_good_run_and_fail_loudly_on_a_bad_score_table(pipeline_
     results = run_gates(settings, "all")
     assert {r.table for r in results} >= {"raw_crm_leads", "scores_lead_scores", "scores_customer_churn_scores"}
     assert all(r.success for r in results)
+    # the Data Docs site lists every suite of the context, each with its page, and this run's results
+    index = docs_index(settings)
+    page = index.read_text(encoding="utf-8")
+    for suite in suite_definitions():
+        link = f"expectations/{suite.replace('.', '/')}.html"
+        assert f'href="{link}"' in page and (index.parent / link).exists(), suite
+    validations = re.findall(r'href="(validations/[^"]+\.html)"', page)
+    assert len(validations) >= len(results) and all((index.parent / v).exists() for v in validations)
     broken = isolated_settings(tmp_path)
     broken.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(settings.warehouse_path, broken.warehouse_path)
@@ -32,7 +43,7 @@ def test_gates_pass_on_a_good_run_and_fail_loudly_on_a_bad_score_table(pipeline_
     message = str(failure.value)
     assert "expect_column_values_to_be_between" in message and "scores_lead_scores.conversion_probability" in message
     assert "1.5" in message
-    assert list((broken.artifacts_dir / "gx").glob("*/index.html"))
+    assert f"Data Docs: {docs_index(broken)}" in message and docs_index(broken).exists()
 
 
 @pytest.mark.skipif(not LEADS_CSV.exists(), reason="../shared/data/xeducation_leads/Leads.csv is absent")

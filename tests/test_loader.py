@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -11,6 +14,7 @@ from hypothesis import strategies as st
 
 from core.contract import generated_files
 from core.warehouse import connect
+from expectations.context import CONTEXT_DIR, stale_suites, suite_path
 from ingest.loader import LoadError
 from ingest.loader import load_file as load_into
 from tests.conftest import isolated_settings
@@ -182,6 +186,17 @@ def test_generated_contract_files_are_up_to_date():
     root = Path(__file__).resolve().parents[1]
     for path, text in generated_files(root).items():
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `scorehouse contract --write`"
+
+
+def test_the_great_expectations_suites_in_the_context_match_the_contract():
+    assert stale_suites() == [], "expectations/gx is stale: run `scorehouse contract --write`"
+    # and the check can fail: one expectation changed in a copy of a suite is found
+    suite = json.loads(suite_path(CONTEXT_DIR, "scores.lead_scores").read_text())
+    suite["expectations"][0]["kwargs"]["column"] = "another"
+    with tempfile.TemporaryDirectory() as scratch:
+        shutil.copytree(CONTEXT_DIR, Path(scratch) / "gx")
+        suite_path(Path(scratch) / "gx", "scores.lead_scores").write_text(json.dumps(suite))
+        assert stale_suites(Path(scratch) / "gx") == ["scores.lead_scores: differs"]
 
 
 def test_quoted_line_breaks_and_delimiters_inside_fields_load_and_reconcile(tmp_path):
