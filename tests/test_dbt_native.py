@@ -197,3 +197,38 @@ def test_readers_groups_access_and_personal_data_are_declared(plain_dbt):
     # score tables carry ids only: nothing personal
     score_columns = {c for t in output_tables().values() if t.schema == "scores" for c in (x.name for x in t.columns)}
     assert not score_columns & PERSONAL_COLUMNS
+
+
+def _exceptions(node: dict) -> dict:
+    return (node.get("config", {}).get("meta") or node.get("meta") or {}).get("rule_exceptions", {})
+
+
+def test_models_follow_the_projects_dbt_rules_or_state_why_not(plain_dbt):
+    """Only staging reads sources, one source table per staging model; every model has a primary-key test in a
+    standard form (unique and not_null on a column, or unique_combination_of_columns). Exceptions carry their
+    reason in the model's meta (`rule_exceptions`), the one place they are written."""
+    _warehouse, root, _runs = plain_dbt
+    manifest = json.loads((root / "target" / "manifest.json").read_text())
+    models = {n["unique_id"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    keyed: dict[str, set] = {}
+    for test in (n for n in manifest["nodes"].values() if n["resource_type"] == "test"):
+        kind = (test.get("test_metadata") or {}).get("name")
+        keyed.setdefault(test.get("attached_node") or "", set()).add((kind, test.get("column_name")))
+    broken = []
+    for uid, model in models.items():
+        sources = [d for d in model["depends_on"]["nodes"] if d.startswith("source.")]
+        staging = model["original_file_path"].split("/")[2] == "staging"
+        if sources and not staging:
+            broken.append(f"{model['name']} reads a source outside staging")
+        if len(sources) > 1 and "reads_many_sources" not in _exceptions(model):
+            broken.append(f"{model['name']} reads {len(sources)} sources")
+        tests = keyed.get(uid, set())
+        standard = any(kind == "unique_combination_of_columns" for kind, _c in tests) or bool(
+            {c for kind, c in tests if kind == "unique"} & {c for kind, c in tests if kind == "not_null"})
+        if not standard and "primary_key" not in _exceptions(model):
+            broken.append(f"{model['name']} has no primary-key test")
+    assert broken == []
+    # the rule can fail: the exceptions are few and each says why
+    excepted = {m["name"]: _exceptions(m) for m in models.values() if _exceptions(m)}
+    assert set(excepted) == {"stg_rejected_rows", "int_observed_through"}
+    assert all(len(reason) > 20 for rules in excepted.values() for reason in rules.values())

@@ -17,7 +17,7 @@ with touchpoints as (
 ),
 
 page_topics as (
-    select * from {{ source('content', 'page_topics') }}
+    select * from {{ ref('stg_content__page_topics') }}
 ),
 
 described as (

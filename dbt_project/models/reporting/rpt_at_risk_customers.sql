@@ -4,7 +4,7 @@
   `at_risk_min_probability` (default 0.70), with the drivers and the intervention to run, riskiest first.
 -#}
 with scores as (
-    select * from {{ source('scores', 'customer_churn_scores') }}
+    select * from {{ ref('stg_scores__customer_churn_scores') }}
 ),
 
 features as (

@@ -5,7 +5,7 @@
 -#}
 with history as (
     select account_id, as_of_date, scored_at, model_version, churn_probability, risk_tier
-    from {{ source('scores', 'customer_churn_score_history') }}
+    from {{ ref('stg_scores__customer_churn_score_history') }}
 ),
 
 features as (

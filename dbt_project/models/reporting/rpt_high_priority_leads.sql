@@ -4,7 +4,7 @@
   with the context a rep needs, ranked by probability. Reads scores.lead_scores live (a view).
 -#}
 with scores as (
-    select * from {{ source('scores', 'lead_scores') }}
+    select * from {{ ref('stg_scores__lead_scores') }}
 ),
 
 leads as (

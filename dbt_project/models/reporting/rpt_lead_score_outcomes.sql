@@ -5,7 +5,7 @@
 -#}
 with history as (
     select lead_id, as_of_date, scored_at, model_version, conversion_probability, tier
-    from {{ source('scores', 'lead_score_history') }}
+    from {{ ref('stg_scores__lead_score_history') }}
 ),
 
 features as (

@@ -12,7 +12,7 @@
   - hold: everything else (tier D, or opted out of both calls and email).
 -#}
 with scores as (
-    select * from {{ source('scores', 'lead_scores') }}
+    select * from {{ ref('stg_scores__lead_scores') }}
 ),
 
 leads as (

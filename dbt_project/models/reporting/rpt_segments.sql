@@ -1,7 +1,7 @@
 {{ config(contract={'enforced': true}) }}
 {#- Lead segments of the latest scoring run, in plain words, with their historical conversion rate. -#}
 with segments as (
-    select * from {{ source('scores', 'lead_segments') }}
+    select * from {{ ref('stg_scores__lead_segments') }}
 ),
 
 final as (
