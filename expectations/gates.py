@@ -18,7 +18,7 @@ from core.config import Settings
 from core.contract import SOURCES
 from core.warehouse import connect, table_exists
 from expectations.context import docs_index, open_context
-from expectations.suites import LATEST_EVENT_TIME, SCORE_TABLES
+from expectations.suites import LATEST_EVENT_TIME, SCORE_TABLES, suite_definitions
 
 SAMPLE_ROWS = 200_000  # row-level checks on raw tables use a fixed sample; score tables are checked whole
 
@@ -74,9 +74,12 @@ def run_gates(settings: Settings, which: str = "all", raise_on_failure: bool = T
                 if frame.empty:
                     continue
                 results.append(_validate(context, f"scores.{table}", frame, {}, stored))
-    # this run's pages only (the index still lists every earlier run): a rebuild of the whole history would grow
-    # with every run
-    context.build_data_docs(resource_identifiers=stored)
+    # the suites' pages and this run's results only (the index still lists every earlier run): rebuilding every
+    # earlier run's pages would take longer with each run
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    suites = [ExpectationSuiteIdentifier(name) for name in suite_definitions()]
+    context.build_data_docs(resource_identifiers=[*suites, *stored])
     failed = [r for r in results if not r.success]
     if failed and raise_on_failure:
         detail = "\n".join(f"  - {f}" for r in failed for f in r.failures)
