@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run    install into .venv and run the whole job on simulated data (warehouse/scorehouse.duckdb)
-#   make test   install into .venv with the test extra, lint the Python (ruff) and run the test suite
+#   make test   install into .venv with the test extra, lint the Python (ruff) and the SQL (sqlfluff), run the tests
 PYTHON ?= python3
 VENV ?= .venv
 
@@ -21,6 +21,7 @@ run: install
 
 test: install-test
 	$(VENV)/bin/ruff check .
+	mkdir -p target && SCOREHOUSE_WAREHOUSE=target/sqlfluff.duckdb $(VENV)/bin/sqlfluff lint dbt_project/models dbt_project/tests --processes 2
 	$(VENV)/bin/python -m pytest
 
 clean:

@@ -10,18 +10,24 @@
 {%- set contract = raw_source_contract() -%}
 with counts as (
     {%- for table_name, (model, key) in staged.items() %}
-    select
-        '{{ table_name }}' as source_table,
-        (select count(distinct {{ contract[table_name]['key'] }}) from {{ source('raw', table_name) }}
-            where {{ contract[table_name]['key'] }} is not null) as raw_keys,
-        (select count(*) from {{ ref(model) }}) as staged_rows,
-        (select count(distinct source_row_key) from {{ ref('stg_rejected_rows') }}
-            where source_table = '{{ table_name }}'
-            and source_row_key not in (select {{ key }} from {{ ref(model) }})) as rejected_only_keys
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            '{{ table_name }}' as source_table,
+            (
+                select count(distinct {{ contract[table_name]['key'] }}) from {{ source('raw', table_name) }}
+                where {{ contract[table_name]['key'] }} is not null
+            ) as raw_keys,
+            (select count(*) from {{ ref(model) }}) as staged_rows,
+            (
+                select count(distinct source_row_key) from {{ ref('stg_rejected_rows') }}
+                where
+                    source_table = '{{ table_name }}'
+                    and source_row_key not in (select {{ key }} from {{ ref(model) }})
+            ) as rejected_only_keys
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 )
 
-select * from counts where raw_keys <> staged_rows + rejected_only_keys
+select * from counts
+where raw_keys <> staged_rows + rejected_only_keys

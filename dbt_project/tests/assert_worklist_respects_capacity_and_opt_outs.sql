@@ -9,7 +9,10 @@ reps as (
 ),
 
 over_capacity as (
-    select worklist.rep_id, count(*) as queued, max(reps.daily_call_capacity) as capacity
+    select
+        worklist.rep_id,
+        count(*) as queued,
+        max(reps.daily_call_capacity) as capacity
     from worklist
     inner join reps on worklist.rep_id = reps.rep_id
     where worklist.route = 'sales_now'
@@ -17,8 +20,19 @@ over_capacity as (
     having count(*) > max(reps.daily_call_capacity)
 )
 
-select rep_id as lead_or_rep, 'call queue over capacity' as problem from over_capacity
+select
+    rep_id as lead_or_rep,
+    'call queue over capacity' as problem
+from over_capacity
 union all
-select lead_id, 'do-not-call lead in the call queue' from worklist where route = 'sales_now' and is_do_not_call
+select
+    lead_id,
+    'do-not-call lead in the call queue' as problem
+from worklist
+where route = 'sales_now' and is_do_not_call
 union all
-select lead_id, 'do-not-email lead in nurture' from worklist where route = 'nurture' and is_do_not_email
+select
+    lead_id,
+    'do-not-email lead in nurture' as problem
+from worklist
+where route = 'nurture' and is_do_not_email

@@ -23,8 +23,9 @@ ranked as (
         ) as recency_rank
     from spine
     inner join contracts
-        on spine.account_id = contracts.account_id
-        and {{ visible_at('contracts.started_at', 'contracts._loaded_at', 'spine.as_of_at') }}
+        on
+            spine.account_id = contracts.account_id
+            and {{ visible_at('contracts.started_at', 'contracts._loaded_at', 'spine.as_of_at') }}
 ),
 
 final as (

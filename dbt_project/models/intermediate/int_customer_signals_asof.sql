@@ -22,21 +22,30 @@ ticket_counts as (
     select
         spine.account_id,
         spine.as_of_date,
-        cast(sum(case when {{ in_trailing_window('tickets.opened_at', 'spine.as_of_at', 30) }} then 1 else 0 end)
-            as {{ dbt.type_bigint() }}) as tickets_30d,
+        cast(
+            sum(case when {{ in_trailing_window('tickets.opened_at', 'spine.as_of_at', 30) }} then 1 else 0 end)
+            as {{ dbt.type_bigint() }}
+        ) as tickets_30d,
         cast(count(*) as {{ dbt.type_bigint() }}) as tickets_90d,
-        cast(sum(case when tickets.priority in ('high', 'urgent') then 1 else 0 end)
-            as {{ dbt.type_bigint() }}) as high_priority_tickets_90d
+        cast(
+            sum(case when tickets.priority in ('high', 'urgent') then 1 else 0 end)
+            as {{ dbt.type_bigint() }}
+        ) as high_priority_tickets_90d
     from spine
     inner join tickets
-        on spine.account_id = tickets.account_id
-        and {{ visible_at('tickets.opened_at', 'tickets._loaded_at', 'spine.as_of_at') }}
-        and {{ in_trailing_window('tickets.opened_at', 'spine.as_of_at', 90) }}
+        on
+            spine.account_id = tickets.account_id
+            and {{ visible_at('tickets.opened_at', 'tickets._loaded_at', 'spine.as_of_at') }}
+            and {{ in_trailing_window('tickets.opened_at', 'spine.as_of_at', 90) }}
     group by spine.account_id, spine.as_of_date
 ),
 
 latest_nps as (
-    select account_id, as_of_date, nps_score, responded_at
+    select
+        account_id,
+        as_of_date,
+        nps_score,
+        responded_at
     from (
         select
             spine.account_id,
@@ -49,14 +58,18 @@ latest_nps as (
             ) as recency_rank
         from spine
         inner join nps
-            on spine.account_id = nps.account_id
-            and {{ visible_at('nps.responded_at', 'nps._loaded_at', 'spine.as_of_at') }}
-    ) ranked
+            on
+                spine.account_id = nps.account_id
+                and {{ visible_at('nps.responded_at', 'nps._loaded_at', 'spine.as_of_at') }}
+    ) as ranked
     where recency_rank = 1
 ),
 
 latest_csm as (
-    select account_id, as_of_date, csm_id
+    select
+        account_id,
+        as_of_date,
+        csm_id
     from (
         select
             spine.account_id,
@@ -68,9 +81,10 @@ latest_csm as (
             ) as recency_rank
         from spine
         inner join assignments
-            on spine.account_id = assignments.account_id
-            and {{ visible_at('assignments.assigned_at', 'assignments._loaded_at', 'spine.as_of_at') }}
-    ) ranked
+            on
+                spine.account_id = assignments.account_id
+                and {{ visible_at('assignments.assigned_at', 'assignments._loaded_at', 'spine.as_of_at') }}
+    ) as ranked
     where recency_rank = 1
 ),
 
@@ -92,7 +106,8 @@ final as (
             as days_since_nps,
         latest_csm.csm_id is not null as has_csm
     from spine
-    left join ticket_counts on spine.account_id = ticket_counts.account_id and spine.as_of_date = ticket_counts.as_of_date
+    left join ticket_counts
+        on spine.account_id = ticket_counts.account_id and spine.as_of_date = ticket_counts.as_of_date
     left join latest_nps on spine.account_id = latest_nps.account_id and spine.as_of_date = latest_nps.as_of_date
     left join latest_csm on spine.account_id = latest_csm.account_id and spine.as_of_date = latest_csm.as_of_date
 )

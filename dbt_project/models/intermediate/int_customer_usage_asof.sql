@@ -21,9 +21,10 @@ visible as (
         usage.feature_usage_index
     from spine
     inner join usage
-        on spine.account_id = usage.account_id
-        and {{ visible_at('usage.usage_complete_at', 'usage._loaded_at', 'spine.as_of_at') }}
-        and {{ in_trailing_window('usage.usage_complete_at', 'spine.as_of_at', 365) }}
+        on
+            spine.account_id = usage.account_id
+            and {{ visible_at('usage.usage_complete_at', 'usage._loaded_at', 'spine.as_of_at') }}
+            and {{ in_trailing_window('usage.usage_complete_at', 'spine.as_of_at', 365) }}
 ),
 
 aggregated as (
@@ -31,20 +32,32 @@ aggregated as (
         account_id,
         as_of_date,
         as_of_at,
-        cast(sum(case when {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then logins else 0 end)
-            as {{ dbt.type_bigint() }}) as logins_30d,
-        cast(sum(case when {{ in_trailing_window('usage_complete_at', 'as_of_at', 60) }}
-                      and not {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then logins else 0 end)
-            as {{ dbt.type_bigint() }}) as logins_prev_30d,
+        cast(
+            sum(case when {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then logins else 0 end)
+            as {{ dbt.type_bigint() }}
+        ) as logins_30d,
+        cast(sum(case
+            when
+                {{ in_trailing_window('usage_complete_at', 'as_of_at', 60) }}
+                and not {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then logins
+            else 0
+        end)
+        as {{ dbt.type_bigint() }}) as logins_prev_30d,
         avg(case when {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then active_users end)
             as active_users_30d,
-        avg(case when {{ in_trailing_window('usage_complete_at', 'as_of_at', 60) }}
-                 and not {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then active_users end)
+        avg(case
+            when
+                {{ in_trailing_window('usage_complete_at', 'as_of_at', 60) }}
+                and not {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then active_users
+        end)
             as active_users_prev_30d,
         avg(case when {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then feature_usage_index end)
             as feature_usage_30d,
-        avg(case when {{ in_trailing_window('usage_complete_at', 'as_of_at', 60) }}
-                 and not {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then feature_usage_index end)
+        avg(case
+            when
+                {{ in_trailing_window('usage_complete_at', 'as_of_at', 60) }}
+                and not {{ in_trailing_window('usage_complete_at', 'as_of_at', 30) }} then feature_usage_index
+        end)
             as feature_usage_prev_30d,
         max(case when logins > 0 then usage_complete_at end) as last_login_day_end_at
     from visible
@@ -62,8 +75,10 @@ final as (
         aggregated.feature_usage_30d,
         aggregated.feature_usage_prev_30d,
         -- days since the last day with a login (a login yesterday = 1); 365 when none in the last year
-        cast(coalesce({{ dbt.datediff('aggregated.last_login_day_end_at', 'spine.as_of_at', 'day') }} + 1, 365)
-            as {{ dbt.type_int() }}) as days_since_last_login
+        cast(
+            coalesce({{ dbt.datediff('aggregated.last_login_day_end_at', 'spine.as_of_at', 'day') }} + 1, 365)
+            as {{ dbt.type_int() }}
+        ) as days_since_last_login
     from spine
     left join aggregated on spine.account_id = aggregated.account_id and spine.as_of_date = aggregated.as_of_date
 )

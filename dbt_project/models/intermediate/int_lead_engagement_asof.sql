@@ -27,15 +27,16 @@ with {{ lead_engagement_sources(since, last_as_of) }},
 
 -- Each family is computed on its own (macros/lead_engagement.sql) and they meet at the spine row.
 {%- for family in ['windows', 'totals', 'sessions', 'extremes'] %}
-{{ family }} as (
-    select * from (
-        {{ lead_engagement_family(family, since, last_as_of) }}
-    ) as family_rows
-),
+    {{ family }} as (
+        select * from (
+            {{ lead_engagement_family(family, since, last_as_of) }}
+        ) as family_rows
+    ),
 {%- endfor %}
 
 running as (
-    select *
+    -- the join columns once, from using (): qualified stars would repeat lead_id and as_of_date
+    select *  -- noqa: RF02
     from windows
     inner join totals using (lead_id, as_of_date)
     inner join sessions using (lead_id, as_of_date)
@@ -55,12 +56,12 @@ final as (
         cast({{ dbt.datediff('running.last_touch_at', 'spine.as_of_at', 'day') }} as {{ dbt.type_int() }})
             as days_since_last_touch,
         {%- for name, condition, windows in windowed_counts %}
-        {%- for days in windows %}
-        cast(running.{{ name }}_{{ days }}d as {{ dbt.type_bigint() }}) as {{ name }}_{{ days }}d,
-        {%- endfor %}
+            {%- for days in windows %}
+                cast(running.{{ name }}_{{ days }}d as {{ dbt.type_bigint() }}) as {{ name }}_{{ days }}d,
+            {%- endfor %}
         {%- endfor %}
         {%- for days in [7, 30, 90] %}
-        cast(running.web_sessions_{{ days }}d as {{ dbt.type_bigint() }}) as web_sessions_{{ days }}d,
+            cast(running.web_sessions_{{ days }}d as {{ dbt.type_bigint() }}) as web_sessions_{{ days }}d,
         {%- endfor %}
         coalesce(running.decision_maker_flag, 0) = 1 as has_reached_decision_maker,
         case
@@ -70,10 +71,14 @@ final as (
         end as budget_status,
         -- engagement dynamics
         cast(running.engaged_touches_prev_30d as {{ dbt.type_bigint() }}) as engaged_touches_prev_30d,
-        cast((running.engaged_touches_7d + 1.0) / (running.engaged_touches_prev_30d * 7.0 / 30.0 + 1.0)
-            as double) as engagement_trend,
-        cast(running.decay_mass * exp(ln(2) * {{ dbt.datediff(decay_reference, 'spine.as_of_at', 'microsecond') }}
-            / {{ -1 * half_life_microseconds }}) as double) as engagement_score_decayed,
+        cast(
+            (running.engaged_touches_7d + 1.0) / (running.engaged_touches_prev_30d * 7.0 / 30.0 + 1.0)
+            as double
+        ) as engagement_trend,
+        cast(running.decay_mass * exp(
+            ln(2) * {{ dbt.datediff(decay_reference, 'spine.as_of_at', 'microsecond') }}
+            / {{ -1 * half_life_microseconds }}
+        ) as double) as engagement_score_decayed,
         cast(running.content_downloads_total as {{ dbt.type_bigint() }}) as content_downloads_total,
         cast({{ dbt.datediff('running.last_trial_activity_at', 'spine.as_of_at', 'day') }} as {{ dbt.type_int() }})
             as days_since_trial_activity,
@@ -87,25 +92,27 @@ final as (
             as bounce_rate,
         -- the journey so far
         cast(running.journey_steps_total as {{ dbt.type_bigint() }}) as journey_steps_total,
-        cast({{ dbt.datediff('running.first_step_at', 'running.last_step_at', 'microsecond') }} / 86400e6
-            / nullif(running.journey_steps_total - 1, 0) as double) as avg_days_between_steps,
+        cast(
+            {{ dbt.datediff('running.first_step_at', 'running.last_step_at', 'microsecond') }} / 86400e6
+            / nullif(running.journey_steps_total - 1, 0) as double
+        ) as avg_days_between_steps,
         running.last_step as last_journey_step,
         cast(running.channels_seen as {{ dbt.type_bigint() }}) as channels_seen,
         cast(running.colleagues_known as {{ dbt.type_bigint() }}) as colleagues_known,
         {%- for a, b in transitions %}
-        cast(running.transitions_{{ a }}_to_{{ b }} as {{ dbt.type_bigint() }}) as transitions_{{ a }}_to_{{ b }},
+            cast(running.transitions_{{ a }}_to_{{ b }} as {{ dbt.type_bigint() }}) as transitions_{{ a }}_to_{{ b }},
         {%- endfor %}
         {%- for a, b, c in three_step_transitions %}
-        cast(running.transitions_{{ a }}_to_{{ b }}_to_{{ c }} as {{ dbt.type_bigint() }})
-            as transitions_{{ a }}_to_{{ b }}_to_{{ c }},
+            cast(running.transitions_{{ a }}_to_{{ b }}_to_{{ c }} as {{ dbt.type_bigint() }})
+                as transitions_{{ a }}_to_{{ b }}_to_{{ c }},
         {%- endfor %}
         {%- for k in range(topic_count) %}
-        cast(running.topic_{{ k }}_views * 1.0 / nullif(running.page_views_total, 0) as double)
-            as content_topic_{{ k }}_share,
+            cast(running.topic_{{ k }}_views * 1.0 / nullif(running.page_views_total, 0) as double)
+                as content_topic_{{ k }}_share,
         {%- endfor %}
         -- running state for incremental runs
         {%- for k in range(topic_count) %}
-        running.topic_{{ k }}_views,
+            running.topic_{{ k }}_views,
         {%- endfor %}
         running.decay_mass,
         running.bounce_sessions,

@@ -12,7 +12,10 @@ with spine as (
 ),
 
 leads as (
-    select lead_id, company_domain from {{ ref('stg_crm__leads') }}
+    select
+        lead_id,
+        company_domain
+    from {{ ref('stg_crm__leads') }}
 ),
 
 enrichment as (
@@ -35,12 +38,20 @@ candidates as (
     from spine
     inner join leads on spine.lead_id = leads.lead_id
     inner join enrichment
-        on leads.company_domain = enrichment.company_domain
-        and {{ visible_at('enrichment.enriched_at', 'enrichment._loaded_at', 'spine.as_of_at') }}
+        on
+            leads.company_domain = enrichment.company_domain
+            and {{ visible_at('enrichment.enriched_at', 'enrichment._loaded_at', 'spine.as_of_at') }}
 ),
 
 final as (
-    select lead_id, as_of_date, industry, employee_count, revenue_band, country_code, enriched_at
+    select
+        lead_id,
+        as_of_date,
+        industry,
+        employee_count,
+        revenue_band,
+        country_code,
+        enriched_at
     from candidates
     where recency_rank = 1
 )

@@ -22,21 +22,30 @@ final as (
         spine.lead_id,
         spine.as_of_date,
         {%- for i in range(1, path_length + 1) %}
-        case when milestones.step_{{ i }}_from <= spine.as_of_date then milestones.step_{{ i }} end as journey_step_{{ i }},
+            case
+                when milestones.step_{{ i }}_from <= spine.as_of_date then milestones.step_{{ i }}
+            end as journey_step_{{ i }},
         {%- endfor %}
-        concat_ws(' > '
-            {%- for i in range(1, path_length + 1) %},
-            case when milestones.step_{{ i }}_from <= spine.as_of_date then milestones.step_{{ i }} end
+        concat_ws(
+            ' > '
+            {%- for i in range(1, path_length + 1) %}
+                ,
+                case when milestones.step_{{ i }}_from <= spine.as_of_date then milestones.step_{{ i }} end
+            
             {%- endfor %}
         ) as journey_path,
-        case when milestones.first_form_fill_from <= spine.as_of_date
-            then cast(milestones.first_form_fill_step - 1 as {{ dbt.type_int() }}) end as touches_before_first_form_fill,
+        case
+            when milestones.first_form_fill_from <= spine.as_of_date
+                then cast(milestones.first_form_fill_step - 1 as {{ dbt.type_int() }})
+        end as touches_before_first_form_fill,
         coalesce(
             milestones.first_pricing_from <= spine.as_of_date and milestones.first_demo_from <= spine.as_of_date
-            and milestones.first_pricing_step < milestones.first_demo_step, false) as viewed_pricing_before_demo,
+            and milestones.first_pricing_step < milestones.first_demo_step, false
+        ) as viewed_pricing_before_demo,
         coalesce(
             milestones.first_pricing_from <= spine.as_of_date and milestones.first_demo_from <= spine.as_of_date
-            and milestones.first_demo_step < milestones.first_pricing_step, false) as viewed_demo_before_pricing,
+            and milestones.first_demo_step < milestones.first_pricing_step, false
+        ) as viewed_demo_before_pricing,
         case when milestones.first_touch_from <= spine.as_of_date then milestones.first_touch_channel end
             as first_touch_channel,
         case when milestones.first_touch_from <= spine.as_of_date then milestones.first_touch_campaign end

@@ -25,8 +25,8 @@ milestones as (
     select
         lead_id,
         {%- for i in range(1, path_length + 1) %}
-        max(case when step_number = {{ i }} then journey_step end) as step_{{ i }},
-        max(case when step_number = {{ i }} then visible_from end) as step_{{ i }}_from,
+            max(case when step_number = {{ i }} then journey_step end) as step_{{ i }},
+            max(case when step_number = {{ i }} then visible_from end) as step_{{ i }}_from,
         {%- endfor %}
         min(case when touch_type = 'form_fill' then step_number end) as first_form_fill_step,
         min(case when touch_type = 'form_fill' then visible_from end) as first_form_fill_from,
@@ -43,29 +43,35 @@ milestones as (
 
 -- The first marketing touch and the first page: the lowest step numbers of their kind.
 first_touch as (
-    select touch_events.lead_id, touch_events.channel, touch_events.campaign, touch_events.visible_from
+    select
+        touch_events.lead_id,
+        touch_events.channel,
+        touch_events.campaign,
+        touch_events.visible_from
     from milestones
     inner join touch_events
-        on touch_events.lead_id = milestones.lead_id and touch_events.step_number = milestones.first_marketing_step
+        on milestones.lead_id = touch_events.lead_id and milestones.first_marketing_step = touch_events.step_number
 ),
 
 landing_page as (
     select
         touch_events.lead_id,
         -- the path only: host, query string and fragment vary without changing the page
-        regexp_replace(regexp_replace(lower(touch_events.url), '^[a-z]+://[^/]+', ''), '[?#].*$', '') as landing_page_path,
+        regexp_replace(
+            regexp_replace(lower(touch_events.url), '^[a-z]+://[^/]+', ''), '[?#].*$', ''
+        ) as landing_page_path,
         touch_events.visible_from
     from milestones
     inner join touch_events
-        on touch_events.lead_id = milestones.lead_id and touch_events.step_number = milestones.first_page_step
+        on milestones.lead_id = touch_events.lead_id and milestones.first_page_step = touch_events.step_number
 ),
 
 final as (
     select
         milestones.lead_id,
         {%- for i in range(1, path_length + 1) %}
-        milestones.step_{{ i }},
-        milestones.step_{{ i }}_from,
+            milestones.step_{{ i }},
+            milestones.step_{{ i }}_from,
         {%- endfor %}
         milestones.first_form_fill_step,
         milestones.first_form_fill_from,

@@ -11,7 +11,8 @@
 {%- set since = incremental_label_start() %}
 {{ censored_label(
     spine='(select * from ' ~ ref('int_lead_spine') ~ ' where ' ~ as_of_dates_from(since) ~ ')',
-    outcomes="select lead_id, changed_at as event_at, _loaded_at from " ~ ref('stg_crm__lead_status_changes') ~ " where status = '" ~ conversion ~ "'",
+    outcomes="select lead_id, changed_at as event_at, _loaded_at from " ~ ref('stg_crm__lead_status_changes')
+        ~ " where status = '" ~ conversion ~ "'",
     entity_key='lead_id',
     horizon_days=lead_horizon_days(),
     observed_column='lead_observed_through',

@@ -19,16 +19,22 @@ candidates as (
         status_changes.changed_at,
         row_number() over (
             partition by spine.lead_id, spine.as_of_date
-            order by status_changes.changed_at desc, status_changes._loaded_at desc, status_changes.status_change_id desc
+            order by
+                status_changes.changed_at desc, status_changes._loaded_at desc, status_changes.status_change_id desc
         ) as recency_rank
     from spine
     inner join status_changes
-        on spine.lead_id = status_changes.lead_id
-        and {{ visible_at('status_changes.changed_at', 'status_changes._loaded_at', 'spine.as_of_at') }}
+        on
+            spine.lead_id = status_changes.lead_id
+            and {{ visible_at('status_changes.changed_at', 'status_changes._loaded_at', 'spine.as_of_at') }}
 ),
 
 final as (
-    select lead_id, as_of_date, status as lifecycle_stage, changed_at as lifecycle_stage_changed_at
+    select
+        lead_id,
+        as_of_date,
+        status as lifecycle_stage,
+        changed_at as lifecycle_stage_changed_at
     from candidates
     where recency_rank = 1
 )

@@ -27,10 +27,10 @@ described as (
         -- The step a journey path shows: the channel of a marketing touch, the page type of a page view,
         -- the activity otherwise. Emails we sent are our action, not the lead's, and are not steps.
         case
-            when touch_type = 'marketing_touch' then coalesce(channel, 'unknown_channel')
-            when touch_type = 'page_view' then page_type || '_page'
-            when touch_type = 'email_sent' then null
-            else touch_type
+            when touchpoints.touch_type = 'marketing_touch' then coalesce(touchpoints.channel, 'unknown_channel')
+            when touchpoints.touch_type = 'page_view' then touchpoints.page_type || '_page'
+            when touchpoints.touch_type = 'email_sent' then null
+            else touchpoints.touch_type
         end as journey_step,
         page_topics.topic_id
     from touchpoints
@@ -52,7 +52,9 @@ pages_before as (
     from (
         select
             lead_id, page_type, known_at, event_at, touchpoint_id,
-            row_number() over (partition by lead_id order by known_at desc, event_at desc, touchpoint_id desc) as pages_back
+            row_number() over (
+                partition by lead_id order by known_at desc, event_at desc, touchpoint_id desc
+            ) as pages_back
         from {{ this }}
         where touch_type = 'page_view' and lead_id in (select lead_id from described where touch_type = 'page_view')
     ) as recent
@@ -93,29 +95,32 @@ ordered as (
         new_page_lags.page_type_two_back
     from described
     left join steps_before on described.lead_id = steps_before.lead_id
-    left join new_page_lags on described.touch_type = 'page_view' and described.touchpoint_id = new_page_lags.touchpoint_id
+    left join new_page_lags
+        on described.touch_type = 'page_view' and described.touchpoint_id = new_page_lags.touchpoint_id
 )
 {%- else %}
 
 -- One ordering serves the step numbers and the page sequence (one sort of the touches instead of two): a
 -- step's number is the count of steps up to it, and a page's previous pages are the last non-null page
 -- types before it (page_type is never null on a page view).
-ordered as (
-    select
-        *,
-        {{ first_as_of_at_or_after('known_at') }} as visible_from,
-        case when journey_step is not null then count(journey_step) over seen_so_far end as step_number,
-        case when touch_type = 'page_view' then
-            lag(case when touch_type = 'page_view' then page_type end, 1 ignore nulls) over seen_in_order
-        end as previous_page_type,
-        case when touch_type = 'page_view' then
-            lag(case when touch_type = 'page_view' then page_type end, 2 ignore nulls) over seen_in_order
-        end as page_type_two_back
-    from described
-    window
-        seen_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id),
-        seen_so_far as (seen_in_order rows between unbounded preceding and current row)
-)
+    ordered as (
+        select
+            *,
+            {{ first_as_of_at_or_after('known_at') }} as visible_from,
+            case when journey_step is not null then count(journey_step) over seen_so_far end as step_number,
+            case
+                when touch_type = 'page_view' then
+                    lag(case when touch_type = 'page_view' then page_type end, 1 ignore nulls) over seen_in_order
+            end as previous_page_type,
+            case
+                when touch_type = 'page_view' then
+                    lag(case when touch_type = 'page_view' then page_type end, 2 ignore nulls) over seen_in_order
+            end as page_type_two_back
+        from described
+        window
+            seen_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id),
+            seen_so_far as (seen_in_order rows between unbounded preceding and current row)
+    )
 {%- endif %}
 
 select * from ordered

@@ -31,8 +31,8 @@ final as (
         cast('{{ var("observed_through") }}' as timestamp) as lead_observed_through,
         cast('{{ var("observed_through") }}' as timestamp) as customer_observed_through
         {% else %}
-        (select max(loaded_through) from lead_loads) as lead_observed_through,
-        (select max(loaded_through) from customer_loads) as customer_observed_through
+            (select max(loaded_through) from lead_loads) as lead_observed_through,
+            (select max(loaded_through) from customer_loads) as customer_observed_through
         {% endif %}
 )
 

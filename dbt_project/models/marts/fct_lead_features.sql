@@ -58,17 +58,20 @@ final as (
         {{ is_personal_email_domain('leads.company_domain') }} as is_personal_email,
         leads.city,
         -- share of the lead's profile fields (title, company, domain, country, city) that were filled in
-        cast((case when leads.title is null then 0 else 1 end
+        cast((
+            case when leads.title is null then 0 else 1 end
             + case when leads.company_name is null then 0 else 1 end
             + case when leads.company_domain is null then 0 else 1 end
             + case when leads.country_code is null then 0 else 1 end
-            + case when leads.city is null then 0 else 1 end) / 5.0 as double) as profile_completeness,
+            + case when leads.city is null then 0 else 1 end
+        ) / 5.0 as double) as profile_completeness,
         engagement.colleagues_known,
         -- sales state as known at the as-of time
         coalesce(stages.lifecycle_stage, 'new') as lifecycle_stage,
         engagement.has_reached_decision_maker,
         engagement.budget_status,
-        cast({{ dbt.datediff('leads.created_at', 'spine.as_of_at', 'day') }} as {{ dbt.type_int() }}) as days_since_created,
+        cast({{ dbt.datediff('leads.created_at', 'spine.as_of_at', 'day') }} as {{ dbt.type_int() }})
+            as days_since_created,
         -- engagement: what the lead did
         engagement.touchpoints_total,
         engagement.days_since_first_touch,
@@ -139,7 +142,7 @@ final as (
         journey.landing_page_path,
         -- content topics: share of the lead's page views in each topic (content.content_topics names them)
         {%- for k in range(var('content_topic_count') | int) %}
-        engagement.content_topic_{{ k }}_share,
+            engagement.content_topic_{{ k }}_share,
         {%- endfor %}
         -- label (NULL while the window is not fully observed)
         labels.label_horizon_days,

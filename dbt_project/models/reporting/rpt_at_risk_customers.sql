@@ -18,7 +18,7 @@ accounts as (
 final as (
     select
         scores.account_id,
-        cast(row_number() over (order by scores.churn_probability desc, scores.account_id) as integer) as risk_rank,
+        cast(row_number() over (order by scores.churn_probability desc, scores.account_id asc) as integer) as risk_rank,
         accounts.account_name,
         scores.churn_probability,
         scores.score,

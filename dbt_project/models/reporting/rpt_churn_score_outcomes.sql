@@ -4,12 +4,24 @@
   its window is observed. The semantic layer's churn metrics count these rows.
 -#}
 with history as (
-    select account_id, as_of_date, scored_at, model_version, churn_probability, risk_tier
+    select
+        account_id,
+        as_of_date,
+        scored_at,
+        model_version,
+        churn_probability,
+        risk_tier
     from {{ ref('stg_scores__customer_churn_score_history') }}
 ),
 
 features as (
-    select account_id, as_of_date, contract_type, nps_category, is_label_observed, label_churned
+    select
+        account_id,
+        as_of_date,
+        contract_type,
+        nps_category,
+        is_label_observed,
+        label_churned
     from {{ ref('fct_customer_features') }}
 ),
 

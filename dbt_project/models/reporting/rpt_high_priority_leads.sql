@@ -18,7 +18,9 @@ features as (
 final as (
     select
         scores.lead_id,
-        cast(row_number() over (order by scores.conversion_probability desc, scores.lead_id) as integer) as priority_rank,
+        cast(
+            row_number() over (order by scores.conversion_probability desc, scores.lead_id asc) as integer
+        ) as priority_rank,
         leads.owner_id,
         leads.company_name,
         leads.title,
@@ -43,7 +45,8 @@ final as (
     from scores
     inner join leads on scores.lead_id = leads.lead_id
     left join features on scores.lead_id = features.lead_id and scores.as_of_date = features.as_of_date
-    where scores.tier = 'A'
+    where
+        scores.tier = 'A'
         or scores.conversion_probability >= {{ var('high_priority_min_probability') }}
 )
 

@@ -4,12 +4,23 @@
   The semantic layer's lead metrics count these rows (models/semantic/_semantic__models.yml).
 -#}
 with history as (
-    select lead_id, as_of_date, scored_at, model_version, conversion_probability, tier
+    select
+        lead_id,
+        as_of_date,
+        scored_at,
+        model_version,
+        conversion_probability,
+        tier
     from {{ ref('stg_scores__lead_score_history') }}
 ),
 
 features as (
-    select lead_id, as_of_date, lead_source, is_label_observed, label_converted
+    select
+        lead_id,
+        as_of_date,
+        lead_source,
+        is_label_observed,
+        label_converted
     from {{ ref('fct_lead_features') }}
 ),
 
@@ -22,8 +33,10 @@ final as (
         history.model_version,
         history.conversion_probability,
         history.tier,
-        cast(ntile(10) over (partition by history.scored_at, history.model_version
-                             order by history.conversion_probability desc, history.lead_id) as integer) as score_decile,
+        cast(ntile(10) over (
+            partition by history.scored_at, history.model_version
+            order by history.conversion_probability desc, history.lead_id asc
+        ) as integer) as score_decile,
         features.lead_source,
         coalesce(features.is_label_observed, false) as is_label_observed,
         case when features.is_label_observed then features.label_converted end as converted,

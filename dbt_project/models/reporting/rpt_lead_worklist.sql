@@ -20,7 +20,11 @@ leads as (
 ),
 
 features as (
-    select lead_id, as_of_date, country_code from {{ ref('fct_lead_features') }}
+    select
+        lead_id,
+        as_of_date,
+        country_code
+    from {{ ref('fct_lead_features') }}
 ),
 
 incumbent as (
@@ -64,13 +68,14 @@ placed as (
         coalesce(territories.territory, 'rest_of_world') as territory,
         row_number() over (
             partition by coalesce(territories.territory, 'rest_of_world')
-            order by scores.conversion_probability desc, scores.lead_id
+            order by scores.conversion_probability desc, scores.lead_id asc
         ) - 1 as territory_position,
         -- a pseudo-random draw order: a hash of the lead and its as-of date, so the same data always draws the
         -- same controls (never the clock), and each new as-of date draws afresh
         row_number() over (
             partition by leads.is_do_not_call
-            order by {{ dbt.hash(dbt.concat(['scores.lead_id', "cast(scores.as_of_date as " ~ dbt.type_string() ~ ")"])) }},
+            order by
+                {{ dbt.hash(dbt.concat(['scores.lead_id', "cast(scores.as_of_date as " ~ dbt.type_string() ~ ")"])) }},
                 scores.lead_id
         ) as draw_order
     from scores
@@ -87,19 +92,23 @@ assigned as (
         not placed.is_do_not_call and placed.draw_order <= control_slots.slots as is_control
     from placed
     inner join reps
-        on placed.territory = reps.territory
-        and mod(placed.territory_position, reps.reps_in_territory) = reps.rep_index
+        on
+            placed.territory = reps.territory
+            and mod(placed.territory_position, reps.reps_in_territory) = reps.rep_index
     cross join control_slots
 ),
 
 queued as (
     select
         assigned.*,
-        case when is_control or (not is_do_not_call and tier in ('A', 'B')) then
-            row_number() over (
-                partition by rep_id, is_control or (not is_do_not_call and tier in ('A', 'B'))
-                order by is_control desc, conversion_probability desc, lead_id
-            )
+        case
+            when assigned.is_control or (not assigned.is_do_not_call and assigned.tier in ('A', 'B')) then
+                row_number() over (
+                    partition by
+                        assigned.rep_id,
+                        assigned.is_control or (not assigned.is_do_not_call and assigned.tier in ('A', 'B'))
+                    order by assigned.is_control desc, assigned.conversion_probability desc, assigned.lead_id asc
+                )
         end as call_position
     from assigned
 ),

@@ -5,12 +5,20 @@
   Rows appear once a run's 90-day windows are observed, so it fills as data advances.
 -#}
 with history as (
-    select lead_id, as_of_date, scored_at, model_version, conversion_probability
+    select
+        lead_id,
+        as_of_date,
+        scored_at,
+        model_version,
+        conversion_probability
     from {{ ref('stg_scores__lead_score_history') }}
 ),
 
 labels as (
-    select lead_id, as_of_date, label_converted
+    select
+        lead_id,
+        as_of_date,
+        label_converted
     from {{ ref('fct_lead_features') }}
     where is_label_observed
 ),
@@ -27,25 +35,38 @@ ranked as (
         history.conversion_probability,
         incumbent.incumbent_score,
         labels.label_converted,
-        ntile(10) over (partition by history.scored_at, history.model_version
-                        order by history.conversion_probability desc, history.lead_id) as model_decile,
-        ntile(10) over (partition by history.scored_at, history.model_version
-                        order by incumbent.incumbent_score desc, history.lead_id) as incumbent_decile
+        ntile(10) over (
+            partition by history.scored_at, history.model_version
+            order by history.conversion_probability desc, history.lead_id asc
+        ) as model_decile,
+        ntile(10) over (
+            partition by history.scored_at, history.model_version
+            order by incumbent.incumbent_score desc, history.lead_id asc
+        ) as incumbent_decile
     from history
     inner join labels on history.lead_id = labels.lead_id and history.as_of_date = labels.as_of_date
     left join incumbent on history.lead_id = incumbent.lead_id and history.as_of_date = incumbent.as_of_date
 ),
 
 by_model as (
-    select scored_at, model_version, as_of_date, model_decile as decile, count(*) as leads,
-           avg(conversion_probability) as mean_predicted, avg(cast(label_converted as double)) as model_realised_rate
+    select
+        scored_at,
+        model_version,
+        as_of_date,
+        model_decile as decile,
+        count(*) as leads,
+        avg(conversion_probability) as mean_predicted,
+        avg(cast(label_converted as double)) as model_realised_rate
     from ranked
     group by scored_at, model_version, as_of_date, model_decile
 ),
 
 by_incumbent as (
-    select scored_at, model_version, incumbent_decile as decile,
-           avg(cast(label_converted as double)) as incumbent_realised_rate
+    select
+        scored_at,
+        model_version,
+        incumbent_decile as decile,
+        avg(cast(label_converted as double)) as incumbent_realised_rate
     from ranked
     group by scored_at, model_version, incumbent_decile
 ),
@@ -62,9 +83,10 @@ final as (
         by_incumbent.incumbent_realised_rate
     from by_model
     inner join by_incumbent
-        on by_model.scored_at = by_incumbent.scored_at
-        and by_model.model_version = by_incumbent.model_version
-        and by_model.decile = by_incumbent.decile
+        on
+            by_model.scored_at = by_incumbent.scored_at
+            and by_model.model_version = by_incumbent.model_version
+            and by_model.decile = by_incumbent.decile
 )
 
 select * from final

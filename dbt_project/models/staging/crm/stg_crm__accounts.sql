@@ -19,7 +19,13 @@ deduplicated as (
 ),
 
 final as (
-    select account_id, account_name, company_domain, industry, created_at, _loaded_at
+    select
+        account_id,
+        account_name,
+        company_domain,
+        industry,
+        created_at,
+        _loaded_at
     from deduplicated
 )
 

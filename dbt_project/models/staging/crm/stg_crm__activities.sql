@@ -22,7 +22,14 @@ deduplicated as (
 ),
 
 final as (
-    select activity_id, lead_id, activity_type, budget_status, is_decision_maker_reached, occurred_at, _loaded_at
+    select
+        activity_id,
+        lead_id,
+        activity_type,
+        budget_status,
+        is_decision_maker_reached,
+        occurred_at,
+        _loaded_at
     from deduplicated
 )
 

@@ -20,7 +20,14 @@ deduplicated as (
 ),
 
 final as (
-    select contract_event_id, account_id, contract_id, event_type, cancellation_reason, event_at, _loaded_at
+    select
+        contract_event_id,
+        account_id,
+        contract_id,
+        event_type,
+        cancellation_reason,
+        event_at,
+        _loaded_at
     from deduplicated
 )
 

@@ -21,7 +21,15 @@ deduplicated as (
 ),
 
 final as (
-    select contract_id, account_id, contract_type, annual_value, start_date, renewal_date, started_at, _loaded_at
+    select
+        contract_id,
+        account_id,
+        contract_type,
+        annual_value,
+        start_date,
+        renewal_date,
+        started_at,
+        _loaded_at
     from deduplicated
 )
 

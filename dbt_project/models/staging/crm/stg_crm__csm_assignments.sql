@@ -18,7 +18,12 @@ deduplicated as (
 ),
 
 final as (
-    select assignment_id, account_id, csm_id, assigned_at, _loaded_at
+    select
+        assignment_id,
+        account_id,
+        csm_id,
+        assigned_at,
+        _loaded_at
     from deduplicated
 )
 

@@ -28,8 +28,18 @@ deduplicated as (
 
 final as (
     select
-        lead_id, owner_id, title, company_name, company_domain, country_code, city, lead_source,
-        is_do_not_email, is_do_not_call, created_at, _loaded_at
+        lead_id,
+        owner_id,
+        title,
+        company_name,
+        company_domain,
+        country_code,
+        city,
+        lead_source,
+        is_do_not_email,
+        is_do_not_call,
+        created_at,
+        _loaded_at
     from deduplicated
 )
 

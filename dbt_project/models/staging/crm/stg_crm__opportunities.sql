@@ -22,7 +22,16 @@ deduplicated as (
 ),
 
 final as (
-    select opportunity_id, lead_id, account_id, amount, stage, is_won, close_date, created_at, _loaded_at
+    select
+        opportunity_id,
+        lead_id,
+        account_id,
+        amount,
+        stage,
+        is_won,
+        close_date,
+        created_at,
+        _loaded_at
     from deduplicated
 )
 

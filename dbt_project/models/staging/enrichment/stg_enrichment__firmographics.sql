@@ -23,7 +23,15 @@ deduplicated as (
 ),
 
 final as (
-    select enrichment_id, company_domain, industry, employee_count, revenue_band, country_code, enriched_at, _loaded_at
+    select
+        enrichment_id,
+        company_domain,
+        industry,
+        employee_count,
+        revenue_band,
+        country_code,
+        enriched_at,
+        _loaded_at
     from deduplicated
 )
 

@@ -22,7 +22,14 @@ deduplicated as (
 ),
 
 final as (
-    select touch_id, lead_id, channel, campaign, cost, touched_at, _loaded_at
+    select
+        touch_id,
+        lead_id,
+        channel,
+        campaign,
+        cost,
+        touched_at,
+        _loaded_at
     from deduplicated
 )
 

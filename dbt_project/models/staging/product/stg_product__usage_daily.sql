@@ -21,7 +21,14 @@ deduplicated as (
 ),
 
 final as (
-    select account_id, usage_date, logins, active_users, feature_usage_index, usage_complete_at, _loaded_at
+    select
+        account_id,
+        usage_date,
+        logins,
+        active_users,
+        feature_usage_index,
+        usage_complete_at,
+        _loaded_at
     from deduplicated
 )
 

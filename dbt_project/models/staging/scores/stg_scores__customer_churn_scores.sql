@@ -1,2 +1,3 @@
-{#- scores.customer_churn_scores as written by the scoring job; its columns are declared once, in models/outputs/_outputs__sources.yml. -#}
+{#- scores.customer_churn_scores as written by the scoring job;
+    its columns are declared once, in models/outputs/_outputs__sources.yml. -#}
 select * from {{ source('scores', 'customer_churn_scores') }}

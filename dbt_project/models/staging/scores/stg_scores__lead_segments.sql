@@ -1,2 +1,3 @@
-{#- scores.lead_segments as written by the scoring job; its columns are declared once, in models/outputs/_outputs__sources.yml. -#}
+{#- scores.lead_segments as written by the scoring job;
+    its columns are declared once, in models/outputs/_outputs__sources.yml. -#}
 select * from {{ source('scores', 'lead_segments') }}

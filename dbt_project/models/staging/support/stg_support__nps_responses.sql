@@ -18,7 +18,12 @@ deduplicated as (
 ),
 
 final as (
-    select response_id, account_id, nps_score, responded_at, _loaded_at
+    select
+        response_id,
+        account_id,
+        nps_score,
+        responded_at,
+        _loaded_at
     from deduplicated
 )
 

@@ -19,7 +19,13 @@ deduplicated as (
 ),
 
 final as (
-    select ticket_id, account_id, priority, category, opened_at, _loaded_at
+    select
+        ticket_id,
+        account_id,
+        priority,
+        category,
+        opened_at,
+        _loaded_at
     from deduplicated
 )
 

@@ -13,7 +13,8 @@ renamed as (
         cast({{ adapter.quote("timestamp") }} as timestamp) as submitted_at,
         cast(_loaded_at as timestamp) as _loaded_at
     from checked
-    where _reject_reason is null
+    where
+        _reject_reason is null
         and {{ normalize_label('event') }} = 'form_submitted'
 ),
 
@@ -22,7 +23,13 @@ deduplicated as (
 ),
 
 final as (
-    select form_submission_id, anonymous_id, lead_id, form_name, submitted_at, _loaded_at
+    select
+        form_submission_id,
+        anonymous_id,
+        lead_id,
+        form_name,
+        submitted_at,
+        _loaded_at
     from deduplicated
 )
 

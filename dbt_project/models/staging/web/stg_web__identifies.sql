@@ -20,7 +20,12 @@ deduplicated as (
 ),
 
 final as (
-    select identify_id, anonymous_id, lead_id, identified_at, _loaded_at
+    select
+        identify_id,
+        anonymous_id,
+        lead_id,
+        identified_at,
+        _loaded_at
     from deduplicated
 )
 

@@ -24,7 +24,16 @@ deduplicated as (
 ),
 
 final as (
-    select page_view_id, anonymous_id, lead_id, session_id, url, page_type, page_title, viewed_at, _loaded_at
+    select
+        page_view_id,
+        anonymous_id,
+        lead_id,
+        session_id,
+        url,
+        page_type,
+        page_title,
+        viewed_at,
+        _loaded_at
     from deduplicated
 )
 
