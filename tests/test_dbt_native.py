@@ -204,7 +204,8 @@ def _exceptions(node: dict) -> dict:
 
 
 def test_models_follow_the_projects_dbt_rules_or_state_why_not(plain_dbt):
-    """Only staging reads sources, one source table per staging model; every model has a primary-key test in a
+    """Only staging reads sources, one source table per staging model, from the source system of its folder (each
+    system has its own sources file there); every model has a primary-key test in a
     standard form (unique and not_null on a column, or unique_combination_of_columns). Exceptions carry their
     reason in the model's meta (`rule_exceptions`), the one place they are written."""
     _warehouse, root, _runs = plain_dbt
@@ -222,6 +223,9 @@ def test_models_follow_the_projects_dbt_rules_or_state_why_not(plain_dbt):
             broken.append(f"{model['name']} reads a source outside staging")
         if len(sources) > 1 and "reads_many_sources" not in _exceptions(model):
             broken.append(f"{model['name']} reads {len(sources)} sources")
+        folder = model["original_file_path"].split("/")[3] if staging else None
+        if staging and len(sources) == 1 and sources[0].split(".")[2] != folder:
+            broken.append(f"{model['name']} in staging/{folder} reads {sources[0]}, another system's source")
         tests = keyed.get(uid, set())
         standard = any(kind == "unique_combination_of_columns" for kind, _c in tests) or bool(
             {c for kind, c in tests if kind == "unique"} & {c for kind, c in tests if kind == "not_null"})

@@ -169,7 +169,7 @@ LEAKS = {
     "stage_from_current_status_column": (
         "dbt_project/models/marts/fct_lead_features.sql",
         "coalesce(stages.lifecycle_stage, 'new') as lifecycle_stage",
-        ("coalesce((select lower(max(r.status)) from {{ source('raw', 'crm_leads') }} r where r.lead_id = spine.lead_id),"
+        ("coalesce((select lower(max(r.status)) from {{ source('crm', 'crm_leads') }} r where r.lead_id = spine.lead_id),"
          " 'new') as lifecycle_stage"),
         {"reference"},
     ),

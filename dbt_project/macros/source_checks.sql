@@ -16,5 +16,5 @@
 {#- Every raw row with its reject reason (null when usable). -#}
 {% macro checked_source(table_name) -%}
     select raw_rows.*, {{ reject_reason(table_name) }} as _reject_reason
-    from {{ source('raw', table_name) }} as raw_rows
+    from {{ source(raw_source_contract()[table_name]['system'], table_name) }} as raw_rows
 {%- endmacro %}

@@ -13,7 +13,8 @@ with counts as (
         select
             '{{ table_name }}' as source_table,
             (
-                select count(distinct {{ contract[table_name]['key'] }}) from {{ source('raw', table_name) }}
+                select count(distinct {{ contract[table_name]['key'] }})
+                from {{ source(contract[table_name]['system'], table_name) }}
                 where {{ contract[table_name]['key'] }} is not null
             ) as raw_keys,
             (select count(*) from {{ ref(model) }}) as staged_rows,
