@@ -38,7 +38,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from core.outputs import ensure_outputs
+from core.outputs import ensure_outputs, output_tables
 
 NEAR_PERFECT_AUC = 0.95
 ONE_CLASS_FILL_AUC = 0.90
@@ -224,15 +224,11 @@ def decide(report: pd.DataFrame, keep: set[str], drop: set[str]) -> pd.DataFrame
     return report
 
 
-AUDIT_COLUMNS = ("single_column_auc", "fill_rate_positive", "fill_rate_negative", "fill_auc", "fill_rate_open",
-                 "one_class_value", "auc_with", "auc_without", "level", "flagged_reason", "is_excluded")
-
-
 def record_audit(con, model_name: str, audited_at, report: pd.DataFrame) -> None:
-    """Replace a model's rows in ml.leakage_audit with this audit."""
+    """Replace a model's rows in ml.leakage_audit with this audit (its columns: models/outputs/_outputs__sources.yml)."""
     ensure_outputs(con, "ml", "leakage_audit")
     con.execute("delete from ml.leakage_audit where model_name = ?", [model_name])
-    names = ["model_name", "audited_at", "column_name", *AUDIT_COLUMNS]
+    names = [c.name for c in output_tables()["ml.leakage_audit"].columns]
     con.register("audit_rows", report.assign(model_name=model_name, audited_at=audited_at)
                  .reindex(columns=names))
     con.execute(f"insert into ml.leakage_audit ({', '.join(names)}) select {', '.join(names)} from audit_rows")

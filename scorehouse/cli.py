@@ -358,10 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after-outcome", action="append",
                    help="a column known only after the outcome: never used, recorded as such in the audit")
 
-    p = _verb(sub, "validate", cmd_validate, "run the Great Expectations gates on raw sources and score tables and build their Data Docs site")
+    p = _verb(sub, "validate", cmd_validate,
+              "run the Great Expectations gates on raw sources and score tables and build their Data Docs site")
     p.add_argument("--which", choices=["raw", "scores", "all"], default="all")
 
-    p = _verb(sub, "contract", cmd_contract, "check (or --write) the source contract's generated doc, dbt macro and Great Expectations suites")
+    p = _verb(sub, "contract", cmd_contract,
+              "check (or --write) the source contract's generated doc, dbt macro and Great Expectations suites")
     p.add_argument("--write", action="store_true")
 
     p = _verb(sub, "export", cmd_export, "write the lead scores that changed since the last export as a CRM import file")
@@ -369,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=sorted(FORMATS), required=True, help="the CRM whose field names to use")
     p.add_argument("--out", help="file to write (default artifacts/exports/crm_FORMAT_TIME.csv)")
     p.add_argument("--all", action="store_true", help="every open lead, changed or not (a full resync)")
+
     p = _verb(sub, "report", cmd_report, "print the path of the active model's HTML report")
     p.add_argument("--model", choices=sorted(MODELS), default="lead")
     p.add_argument("--open", action="store_true", help="also open it in a browser")

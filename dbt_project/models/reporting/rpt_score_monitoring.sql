@@ -4,22 +4,16 @@
   model decile next to realised conversion by incumbent (rule-based points) decile on the same leads.
   Rows appear once a run's 90-day windows are observed, so it fills as data advances.
 -#}
-with history as (
+with matured as (
+    -- the scores whose outcome is known; rpt_lead_score_outcomes is where score history meets the labels
     select
         lead_id,
         as_of_date,
         scored_at,
         model_version,
-        conversion_probability
-    from {{ ref('stg_scores__lead_score_history') }}
-),
-
-labels as (
-    select
-        lead_id,
-        as_of_date,
-        label_converted
-    from {{ ref('fct_lead_features') }}
+        conversion_probability,
+        converted as label_converted
+    from {{ ref('rpt_lead_score_outcomes') }}
     where is_label_observed
 ),
 
@@ -29,23 +23,22 @@ incumbent as (
 
 ranked as (
     select
-        history.scored_at,
-        history.model_version,
-        history.as_of_date,
-        history.conversion_probability,
+        matured.scored_at,
+        matured.model_version,
+        matured.as_of_date,
+        matured.conversion_probability,
         incumbent.incumbent_score,
-        labels.label_converted,
+        matured.label_converted,
         ntile(10) over (
-            partition by history.scored_at, history.model_version
-            order by history.conversion_probability desc, history.lead_id asc
+            partition by matured.scored_at, matured.model_version
+            order by matured.conversion_probability desc, matured.lead_id asc
         ) as model_decile,
         ntile(10) over (
-            partition by history.scored_at, history.model_version
-            order by incumbent.incumbent_score desc, history.lead_id asc
+            partition by matured.scored_at, matured.model_version
+            order by incumbent.incumbent_score desc, matured.lead_id asc
         ) as incumbent_decile
-    from history
-    inner join labels on history.lead_id = labels.lead_id and history.as_of_date = labels.as_of_date
-    left join incumbent on history.lead_id = incumbent.lead_id and history.as_of_date = incumbent.as_of_date
+    from matured
+    left join incumbent on matured.lead_id = incumbent.lead_id and matured.as_of_date = incumbent.as_of_date
 ),
 
 by_model as (
