@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENGINES = ("duckdb", "spark")
 MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(K|M|G|T)i?B$", re.IGNORECASE)
 
 
@@ -48,7 +49,8 @@ def _env_names(env: str) -> tuple[str, ...]:
 class Settings:
     """Where things live and the few knobs that change results.
 
-    Environment overrides: SCOREHOUSE_WAREHOUSE (DuckDB file), SCOREHOUSE_RAW_DIR
+    Environment overrides: SCOREHOUSE_ENGINE (duckdb or spark), SCOREHOUSE_SPARK_DIR (Spark's tables and
+    catalog), SCOREHOUSE_WAREHOUSE (DuckDB file), SCOREHOUSE_RAW_DIR
     (simulated or landed files), SCOREHOUSE_ARTIFACTS (model files),
     SCOREHOUSE_HORIZON_DAYS (lead label horizon), SCOREHOUSE_CHURN_HORIZON_DAYS (churn label horizon).
     """
@@ -86,6 +88,11 @@ class Settings:
     # only; dbt and Python add about a GiB: with 7GB a 1M-lead build peaked at 7.3 GiB, with 8GB at 8.3 GiB.
     duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_MEMORY_LIMIT", "7GB"))
     duckdb_threads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_THREADS", str(os.cpu_count() or 2))))
+    # The warehouse engine: duckdb (a local file, the default) or spark (profiles.yml's `spark` target; Python and
+    # dbt use the same session and catalog). Spark's tables and catalog live in spark_dir.
+    engine: str = field(default_factory=lambda: os.environ.get("SCOREHOUSE_ENGINE", "duckdb"))
+    spark_dir: Path = field(
+        default_factory=lambda: _env_path("SCOREHOUSE_SPARK_DIR", PROJECT_ROOT / "warehouse" / "spark"))
     # A full build of more leads than this runs in time steps (ingest/incremental.py: time_chunks).
     build_chunk_leads: int = field(default_factory=lambda: int(os.environ.get("SCOREHOUSE_BUILD_CHUNK_LEADS", "100000")))
 
@@ -106,8 +113,15 @@ class Settings:
             problems.append(f"control_share {self.control_share!r} is not a share in [0, 1)")
         if not MEMORY_LIMIT.match(str(self.duckdb_memory_limit)):
             problems.append(f"memory limit {self.duckdb_memory_limit!r} is not a size such as 7GB or 512MB")
+        if self.engine not in ENGINES:
+            problems.append(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def warehouse_name(self) -> str:
+        """Where the warehouse is, in words, for messages."""
+        return f"Spark catalog in {self.spark_dir}" if self.engine == "spark" else str(self.warehouse_path)
 
     @property
     def dbt_profiles_dir(self) -> Path:
@@ -132,6 +146,8 @@ class Settings:
 
     def dbt_env(self) -> dict[str, str]:
         return {
+            "SCOREHOUSE_TARGET": self.engine,
+            "SCOREHOUSE_SPARK_DIR": str(self.spark_dir),
             "SCOREHOUSE_WAREHOUSE": str(self.warehouse_path),
             "SCOREHOUSE_MEMORY_LIMIT": self.duckdb_memory_limit,
             "SCOREHOUSE_THREADS": str(self.duckdb_threads),

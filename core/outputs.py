@@ -85,4 +85,10 @@ def ensure_outputs(con, schema: str, *names: str) -> None:
     """Create (or bring up to date) the schema's output tables, or only the named ones."""
     for table in output_tables().values():
         if table.schema == schema and (not names or table.name in names):
-            con.execute(output_ddl(table))
+            if getattr(con, "kind", "duckdb") == "spark":
+                from core.spark import ensure_table
+
+                ensure_table(con, table.schema, table.name,
+                             [(c.name, c.data_type, c.description) for c in table.columns], table.description)
+            else:
+                con.execute(output_ddl(table))

@@ -1,7 +1,10 @@
-"""The warehouse connection: one place that opens DuckDB with the project's limits.
+"""The warehouse connection: one place that opens the engine (DuckDB with the project's limits, or Spark).
 
 A stage (land, build preparation, train's read and write, score, gates) opens one connection here and
-passes it down; helpers take the connection, not the settings, so they never open their own.
+passes it down; helpers take the connection, not the settings, so they never open their own. Both engines answer
+`execute(sql, parameters)` (with `fetchall`, `fetchone`, `df` on the result) and `register(name, frame)`; the
+few statements the engines spell differently (landing files, replacing a table's rows, asking whether a table
+exists) are the helpers below, which look at `is_spark(con)`.
 """
 
 from __future__ import annotations
@@ -11,16 +14,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from core.config import Settings
 
-Connection = duckdb.DuckDBPyConnection
+Connection = duckdb.DuckDBPyConnection  # or core.spark.SparkConnection, which answers the same calls
+
+
+def is_spark(con: Connection) -> bool:
+    return getattr(con, "kind", "duckdb") == "spark"
 
 
 @contextmanager
 def connect(settings: Settings, read_only: bool = False, create: bool = True) -> Iterator[Connection]:
     """Open the warehouse file (a new one only when writing and `create`); closes it on exit so dbt and other
-    processes can take the lock."""
+    processes can take the lock. On Spark: the process's session (read_only and create do not apply)."""
+    if settings.engine == "spark":
+        from core.spark import SparkConnection, spark_session
+
+        yield SparkConnection(spark_session(settings))
+        return
     if (read_only or not create) and not settings.warehouse_path.exists():
         raise FileNotFoundError(
             f"warehouse {settings.warehouse_path} does not exist yet: run `scorehouse run` (or `scorehouse build`) first"
@@ -44,7 +57,12 @@ def connect(settings: Settings, read_only: bool = False, create: bool = True) ->
 
 @contextmanager
 def transaction(con: Connection) -> Iterator[Connection]:
-    """All statements inside commit together or not at all: readers see the state before or after, never a mix."""
+    """All statements inside commit together or not at all: readers see the state before or after, never a mix.
+    Spark's built-in tables have no transactions: each statement there stands alone (a table replaced by one
+    `insert overwrite` is still replaced whole)."""
+    if is_spark(con):
+        yield con
+        return
     con.execute("begin transaction")
     try:
         yield con
@@ -58,6 +76,8 @@ def transaction(con: Connection) -> Iterator[Connection]:
 
 
 def table_exists(con: Connection, schema: str, table: str) -> bool:
+    if is_spark(con):
+        return con.table_exists(schema, table)
     rows = con.execute(
         "select 1 from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
     ).fetchall()
@@ -88,11 +108,53 @@ def files_sql(folder: Path, files: list[Path] | None = None) -> str:
     return f"read_parquet({paths})" if parquet else f"read_csv({paths}, header = true)"
 
 
+def replace_contents(con: Connection, qualified_name: str, select_sql: str) -> None:
+    """Replace every row of an existing table with a query's rows, keeping the table's definition and comments.
+    DuckDB deletes and inserts (call it inside `transaction` so readers never see the table empty); Spark
+    overwrites in one statement."""
+    if is_spark(con):
+        con.execute(f"insert overwrite table {qualified_name} {select_sql}")
+        return
+    con.execute(f"delete from {qualified_name}")
+    con.execute(f"insert into {qualified_name} {select_sql}")
+
+
+def write_frame(con: Connection, qualified_name: str, frame: pd.DataFrame) -> None:
+    """Replace `qualified_name` with a pandas frame, its column types from the frame's dtypes."""
+    schema = qualified_name.split(".")[0]
+    con.register("_frame_to_write", frame)
+    if is_spark(con):
+        con.execute(f"create database if not exists {schema}")
+        con.session.table("_frame_to_write").write.mode("overwrite").format("parquet").saveAsTable(qualified_name)
+    else:
+        con.execute(f"create schema if not exists {schema}")
+        con.execute(f"create or replace table {qualified_name} as select * from _frame_to_write")
+    con.unregister("_frame_to_write")
+
+
 def land_tables(con: Connection, folder: Path, schema: str, tables: tuple[str, ...]) -> dict[str, int]:
     """Replace `<schema>.<table>` with the files in folder/<table>/ for each table; rows per table."""
+    if is_spark(con):
+        return _land_tables_on_spark(con, folder, schema, tables)
     con.execute(f"create schema if not exists {schema}")
     rows: dict[str, int] = {}
     for table in tables:
         con.execute(f"create or replace table {schema}.{table} as select * from {files_sql(folder / table)}")
+        rows[f"{schema}.{table}"] = row_count(con, f"{schema}.{table}")
+    return rows
+
+
+def _land_tables_on_spark(con, folder: Path, schema: str, tables: tuple[str, ...]) -> dict[str, int]:
+    """Spark reads the files itself (in parallel, on its executors); CSV headers and types as DuckDB reads them
+    would differ, so Spark lands Parquet only."""
+    con.execute(f"create database if not exists {schema}")
+    rows: dict[str, int] = {}
+    for table in tables:
+        files = sorted((folder / table).glob("*.parquet"))
+        if not files:
+            raise FileNotFoundError(f"{folder / table}: the Spark engine lands Parquet files only (convert CSV "
+                                    "with `scorehouse load`, or land on DuckDB)")
+        frame = con.session.read.parquet(*[p.as_posix() for p in files])
+        frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
         rows[f"{schema}.{table}"] = row_count(con, f"{schema}.{table}")
     return rows

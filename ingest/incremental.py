@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from core.config import Settings, dbt_project_vars
 from core.contract import BY_NAME
 from core.contract import LEAD_FEATURE_SOURCES as LEAD_SOURCES
-from core.warehouse import Connection, files_sql, row_count, table_exists, transaction
+from core.warehouse import Connection, files_sql, row_count, table_exists, transaction, write_frame
 from ingest.topics import model_path
 
 WATERMARKS = "raw._build_watermarks"
@@ -43,12 +45,14 @@ def build_settings(settings: Settings) -> str:
 
 def record_watermarks(con: Connection, settings: Settings) -> dict[str, int]:
     """After a build: remember the lead sources' latest load time, each table's row count and the settings."""
-    con.execute(f"create or replace table {WATERMARKS} (source_table varchar, loaded_through timestamp, "
-                "rows_loaded bigint, build_settings varchar)")
     loaded_through = _lead_sources_loaded_through(con)
     rows = {t: row_count(con, f"raw.{t}") for t in LEAD_SOURCES}
-    con.executemany(f"insert into {WATERMARKS} values (?, ?, ?, ?)",
-                    [[table, loaded_through, count, build_settings(settings)] for table, count in rows.items()])
+    write_frame(con, WATERMARKS, pd.DataFrame({
+        "source_table": pd.Series(list(rows), dtype=object),
+        "loaded_through": pd.Series([loaded_through] * len(rows), dtype="datetime64[us]"),
+        "rows_loaded": pd.Series(list(rows.values()), dtype="int64"),
+        "build_settings": pd.Series([build_settings(settings)] * len(rows), dtype=object),
+    }))
     return rows
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.contract import BY_NAME, RAW_TABLES
 from core.warehouse import Connection, land_tables
-from ingest.loader import raw_table_ddl
+from ingest.loader import ensure_raw_table
 
 
 def present_raw_folders(raw_dir: Path) -> tuple[str, ...]:
@@ -22,7 +22,7 @@ def ensure_raw_tables(con: Connection) -> None:
     """Every contract table exists: a source a team does not have is an empty table with the contract's columns,
     and the features it feeds are null or zero."""
     for name in RAW_TABLES:
-        con.execute(raw_table_ddl(BY_NAME[name]))
+        ensure_raw_table(con, BY_NAME[name])
 
 
 def land_raw(con: Connection, raw_dir: Path) -> dict[str, int]:

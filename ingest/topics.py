@@ -24,7 +24,7 @@ from sklearn.preprocessing import Normalizer
 
 from core.config import CONTENT_TOPIC_COUNT, Settings
 from core.outputs import ensure_outputs
-from core.warehouse import Connection, table_exists, transaction
+from core.warehouse import Connection, replace_contents, table_exists, transaction
 
 TOPIC_COUNT = CONTENT_TOPIC_COUNT
 SCHEMA = "content"
@@ -117,8 +117,6 @@ def refresh_page_topics(con: Connection, settings: Settings, refit: bool = False
     con.register("content_topics_frame", content_topics)
     ensure_outputs(con, SCHEMA, "page_topics", "content_topics")
     with transaction(con):  # emptied and refilled: the tables keep their definition and comments
-        con.execute(f"delete from {SCHEMA}.page_topics")
-        con.execute(f"insert into {SCHEMA}.page_topics select url, topic_id from page_topics_frame")
-        con.execute(f"delete from {SCHEMA}.content_topics")
-        con.execute(f"insert into {SCHEMA}.content_topics select topic_id, top_terms, pages from content_topics_frame")
+        replace_contents(con, f"{SCHEMA}.page_topics", "select url, topic_id from page_topics_frame")
+        replace_contents(con, f"{SCHEMA}.content_topics", "select topic_id, top_terms, pages from content_topics_frame")
     return TopicRefresh(fitted=fitted, pages=len(page_topics), topics=len(labels))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.outputs import ensure_outputs
-from core.warehouse import Connection, table_exists, transaction
+from core.warehouse import Connection, is_spark, table_exists, transaction
 from ml.leakage import record_audit
 
 # A warehouse made before horizon_days became optional (the columns themselves: _outputs__sources.yml)
@@ -38,7 +38,8 @@ class ModelBundle:
 
 def ensure_registry(con: Connection) -> None:
     ensure_outputs(con, "ml", "model_registry", "model_metrics", "threshold_curve")
-    con.execute(REGISTRY_MIGRATION)
+    if not is_spark(con):  # Spark's tables take no not-null constraints, so there is nothing to drop
+        con.execute(REGISTRY_MIGRATION)
 
 
 def save_bundle(settings: Settings, bundle: ModelBundle) -> Path:

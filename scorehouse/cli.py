@@ -50,6 +50,10 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 SETTING_FLAGS = (
+    SettingFlag("--engine", "engine", str,
+                "duckdb (default) or spark: the warehouse dbt builds and the jobs read and write ($SCOREHOUSE_ENGINE)"),
+    SettingFlag("--spark-dir", "spark_dir", _path,
+                "Spark's tables and catalog (default warehouse/spark or $SCOREHOUSE_SPARK_DIR)"),
     SettingFlag("--warehouse", "warehouse_path", _path,
                 "DuckDB file (default warehouse/scorehouse.duckdb or $SCOREHOUSE_WAREHOUSE)"),
     SettingFlag("--raw-dir", "raw_dir", _path, "folder of raw tables (default data/raw or $SCOREHOUSE_RAW_DIR)"),
@@ -102,7 +106,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     for key, reason in build_features(settings, incremental=args.incremental).items():
         print(f"warning: the {key} model has nothing to train on: {reason}")
     build_reports(settings)
-    print(f"dbt build ({'incremental' if args.incremental else 'full'}) finished: {settings.warehouse_path}")
+    print(f"dbt build ({'incremental' if args.incremental else 'full'}) finished: {settings.warehouse_name}")
     return 0
 
 
@@ -399,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         message = "interrupted; transactions that did not finish were rolled back"
     except Exception as error:  # noqa: BLE001 - a user meets one line; --debug shows the rest
-        first = str(error).splitlines()[0] if str(error) else ""
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
         message = f"unexpected {type(error).__name__}: {first} (run again with --debug for the traceback)"
     print(f"scorehouse {args.command}: error: {message}", file=sys.stderr)
     return 1

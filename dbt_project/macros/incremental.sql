@@ -75,3 +75,23 @@
         {%- endif %}
     {%- endif -%}
 {%- endmacro %}
+
+{#- How an incremental model replaces the rows it rebuilds, keyed on `unique_key` (as_of_date, or an entity id).
+    DuckDB deletes the keys and inserts. Spark's built-in tables cannot delete: a model keyed on as_of_date is
+    partitioned by it and overwrites the partitions it rebuilds; one keyed on an entity is rebuilt whole. -#}
+{% macro incremental_config(unique_key) -%}
+    {%- do return(adapter.dispatch('incremental_config', 'scorehouse')(unique_key)) -%}
+{%- endmacro %}
+
+{% macro default__incremental_config(unique_key) -%}
+    {%- do return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': unique_key,
+                   'on_schema_change': 'fail'}) -%}
+{%- endmacro %}
+
+{% macro spark__incremental_config(unique_key) -%}
+    {%- if unique_key == 'as_of_date' -%}
+        {%- do return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite',
+                       'partition_by': ['as_of_date'], 'file_format': 'parquet', 'on_schema_change': 'fail'}) -%}
+    {%- endif -%}
+    {%- do return({'materialized': 'table', 'file_format': 'parquet'}) -%}
+{%- endmacro %}

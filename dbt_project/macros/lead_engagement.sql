@@ -194,7 +194,7 @@ weekly as (
         {%- for k in range(topic_count) %}
         sum(cast(case when touch_type = 'page_view' and topic_id = {{ k }} then 1 else 0 end as double)) as topic_{{ k }}_views,
         {%- endfor %}
-        sum({{ decay_weight }} * exp(ln(2) * {{ dbt.datediff(decay_reference, 'event_at', 'microsecond') }}
+        sum({{ decay_weight }} * exp(ln(2) * {{ scorehouse.microseconds_between(decay_reference, 'event_at') }}
             / {{ half_life_microseconds }})) as decay_mass,
         min(event_at) as first_touch_at,
         max(event_at) as last_touch_at,
@@ -273,8 +273,8 @@ session_windows as (
         {%- endfor %}
         case when views_before + views = 1 then 1 else 0 end - case when views_before = 1 then 1 else 0 end
             as bounce_change,
-        ({{ dbt.datediff('started_at', 'ended_at', 'microsecond') }}
-            - coalesce({{ dbt.datediff('started_before', 'ended_before', 'microsecond') }}, 0)) / 1e6 as seconds_change
+        ({{ scorehouse.microseconds_between('started_at', 'ended_at') }}
+            - coalesce({{ scorehouse.microseconds_between('started_before', 'ended_before') }}, 0)) / 1e6 as seconds_change
     from session_history
 ),
 
@@ -470,7 +470,7 @@ running as (
         max({{ column }}) over so_far as {{ column }},
         {%- endfor %}
         {%- if family == 'extremes' %}
-        last_value(last_step ignore nulls) over so_far as last_step,
+        {{ scorehouse.last_value_ignore_nulls('last_step') }} over so_far as last_step,
         {%- endif %}
         week as as_of_date
     from weeks

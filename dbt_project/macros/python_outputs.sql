@@ -5,16 +5,20 @@
 {% macro create_python_outputs() %}
   {%- if execute -%}
     {%- for node in graph.sources.values() | sort(attribute='unique_id') if 'python_output' in node.tags -%}
-      {%- do run_query(adapter.dispatch('python_output_ddl', 'scorehouse')(node)) -%}
+      {%- for statement in adapter.dispatch('python_output_ddl', 'scorehouse')(node) -%}
+        {%- do run_query(statement) -%}
+      {%- endfor -%}
     {%- endfor -%}
   {%- endif -%}
   select 1
 {% endmacro %}
 
 
+{#- The statements that create one table (DuckDB takes them as one batch). -#}
 {% macro default__python_output_ddl(node) -%}
   {%- set columns = node.columns.values() | list -%}
   {%- set relation = node.schema ~ '.' ~ node.name -%}
+  {%- set ddl -%}
   create schema if not exists {{ node.schema }};
   create table if not exists {{ relation }} (
     {%- for column in columns %}
@@ -28,6 +32,27 @@
   {%- for column in columns %}
   comment on column {{ relation }}.{{ column.name }} is {{ scorehouse.python_output_literal(column.description) }};
   {%- endfor %}
+  {%- endset -%}
+  {%- do return([ddl]) -%}
+{%- endmacro %}
+
+
+{#- Spark runs one statement at a time, has no column constraints on its built-in tables (not-null stays a data
+    test) and takes the comments inside the create; a missing column is added with `add columns`. -#}
+{% macro spark__python_output_ddl(node) -%}
+  {%- set columns = node.columns.values() | list -%}
+  {%- set relation = node.schema ~ '.' ~ node.name -%}
+  {%- set statements = ['create database if not exists ' ~ node.schema] -%}
+  {%- set create -%}
+  create table if not exists {{ relation }} (
+    {%- for column in columns %}
+    {{ column.name }} {{ scorehouse.portable_type(column.data_type) }}
+      comment {{ scorehouse.python_output_literal(column.description) }}{{ ',' if not loop.last }}
+    {%- endfor %}
+  ) using parquet comment {{ scorehouse.python_output_literal(node.description) }}
+  {%- endset -%}
+  {%- do statements.append(create) -%}
+  {%- do return(statements) -%}
 {%- endmacro %}
 
 
@@ -40,5 +65,5 @@
 
 {#- Descriptions as SQL string literals, whitespace folded as core/outputs.py folds it. -#}
 {% macro python_output_literal(text) -%}
-  '{{ text.split() | join(' ') | replace("'", "''") }}'
+  {{- scorehouse.string_literal(text.split() | join(' ')) -}}
 {%- endmacro %}

@@ -10,8 +10,7 @@
   Incremental runs add the new as-of dates, continuing each lead's sums from its last built row; the
   columns at the end are that running state where the features above do not already carry it.
 -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
-          on_schema_change='fail') }}
+{{ config(**scorehouse.incremental_config('as_of_date')) }}
 {%- set spec = lead_engagement_spec() -%}
 {%- set windowed_counts = spec['windowed_counts'] -%}
 {%- set transitions = spec['transitions'] -%}
@@ -76,7 +75,7 @@ final as (
             as double
         ) as engagement_trend,
         cast(running.decay_mass * exp(
-            ln(2) * {{ dbt.datediff(decay_reference, 'spine.as_of_at', 'microsecond') }}
+            ln(2) * {{ scorehouse.microseconds_between(decay_reference, 'spine.as_of_at') }}
             / {{ -1 * half_life_microseconds }}
         ) as double) as engagement_score_decayed,
         cast(running.content_downloads_total as {{ dbt.type_bigint() }}) as content_downloads_total,
@@ -93,7 +92,7 @@ final as (
         -- the journey so far
         cast(running.journey_steps_total as {{ dbt.type_bigint() }}) as journey_steps_total,
         cast(
-            {{ dbt.datediff('running.first_step_at', 'running.last_step_at', 'microsecond') }} / 86400e6
+            {{ scorehouse.microseconds_between('running.first_step_at', 'running.last_step_at') }} / 86400e6
             / nullif(running.journey_steps_total - 1, 0) as double
         ) as avg_days_between_steps,
         running.last_step as last_journey_step,

@@ -3,8 +3,7 @@
   lead's company domain that had been produced and loaded by then (ties: latest enriched_at, latest
   load, highest id). Before the first enrichment arrives the columns are NULL.
 -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
-          on_schema_change='fail') }}
+{{ config(**scorehouse.incremental_config('as_of_date')) }}
 {%- set since = incremental_as_of_start() %}
 with spine as (
     select * from {{ ref('int_lead_spine') }}

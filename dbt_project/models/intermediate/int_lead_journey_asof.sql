@@ -5,8 +5,7 @@
   each milestone is a per-lead fact (int_lead_journey_milestones) that holds from its visible_from date on.
 -#}
 {%- set path_length = 5 -%}  {#- the steps int_lead_journey_milestones keeps -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
-          on_schema_change='fail') }}
+{{ config(**scorehouse.incremental_config('as_of_date')) }}
 {%- set since = incremental_as_of_start() %}
 with spine as (
     select * from {{ ref('int_lead_spine') }}

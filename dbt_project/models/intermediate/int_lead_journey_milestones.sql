@@ -8,8 +8,7 @@
   from all of their touches; a build in time steps computes every lead once, in its first step.
 -#}
 {%- set path_length = 5 -%}  {#- as many as int_lead_journey_asof shows -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='lead_id',
-          on_schema_change='fail') }}
+{{ config(**scorehouse.incremental_config('lead_id')) }}
 {%- set loaded_after = incremental_loaded_after('touches_loaded_through') %}
 with touch_events as (
     select * from {{ ref('int_lead_touch_events') }}

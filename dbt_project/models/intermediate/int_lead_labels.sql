@@ -5,8 +5,7 @@
 {{ exceptions.raise_compiler_error("conversion_lead_status '" ~ conversion ~ "' is not one of terminal_lead_statuses "
                                    ~ var('terminal_lead_statuses') | join(', ') ~ ": a converted lead must close") }}
 {%- endif %}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
-          on_schema_change='fail') }}
+{{ config(**scorehouse.incremental_config('as_of_date')) }}
 {#- Incremental runs rebuild the rows whose label window had not passed yet, and the new ones. -#}
 {%- set since = incremental_label_start() %}
 {{ censored_label(

@@ -1,6 +1,5 @@
 {#- Lifecycle stage as known at each as-of time, read from status history (never the current-state column). -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date',
-          on_schema_change='fail') }}
+{{ config(**scorehouse.incremental_config('as_of_date')) }}
 {%- set since = incremental_as_of_start() %}
 with spine as (
     select * from {{ ref('int_lead_spine') }}

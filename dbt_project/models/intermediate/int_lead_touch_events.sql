@@ -110,16 +110,21 @@ ordered as (
             case when journey_step is not null then count(journey_step) over seen_so_far end as step_number,
             case
                 when touch_type = 'page_view' then
-                    lag(case when touch_type = 'page_view' then page_type end, 1 ignore nulls) over seen_in_order
+                    {{ scorehouse.lag_ignore_nulls("case when touch_type = 'page_view' then page_type end", 1) }}
+                        over seen_in_order
             end as previous_page_type,
             case
                 when touch_type = 'page_view' then
-                    lag(case when touch_type = 'page_view' then page_type end, 2 ignore nulls) over seen_in_order
+                    {{ scorehouse.lag_ignore_nulls("case when touch_type = 'page_view' then page_type end", 2) }}
+                        over seen_in_order
             end as page_type_two_back
         from described
         window
             seen_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id),
-            seen_so_far as (seen_in_order rows between unbounded preceding and current row)
+            seen_so_far as (
+                partition by lead_id order by known_at, event_at, touchpoint_id
+                rows between unbounded preceding and current row
+            )
     )
 {%- endif %}
 
