@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,12 @@ from scorehouse.pipeline import RunReport, run_all
 from simulator import SimulationConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# With pyspark installed, Great Expectations imports pyspark.sql.connect, which takes a __main__ module without a
+# file for a doctest run and exits the process when grpc is missing. A pytest-xdist worker's __main__ has no file;
+# giving it one keeps that check from firing (a command-line run's __main__ always has one).
+if not hasattr(sys.modules["__main__"], "__file__") and getattr(sys.modules["__main__"], "__spec__", None) is None:
+    sys.modules["__main__"].__file__ = __file__
 
 
 def read(settings: Settings, function, *args, **kwargs):

@@ -76,3 +76,15 @@ def test_version(capsys):
 def test_land_without_raw_files_creates_no_warehouse(tmp_path, capsys):
     assert main(["land", "--warehouse", str(tmp_path / "w.duckdb"), "--raw-dir", str(tmp_path / "raw")]) == 1
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_verbs_the_spark_engine_cannot_run_yet_are_refused_before_touching_anything(tmp_path, capsys):
+    for argv, verb in ((["train"], "scorehouse train"), (["score"], "scorehouse score"),
+                       (["build", "--incremental"], "scorehouse build --incremental")):
+        code = main(["--engine", "spark", "--spark-dir", str(tmp_path / "spark"), *argv])
+        assert code == 1
+        err = capsys.readouterr().err
+        assert f"`{verb}` does not run on the Spark engine yet" in err and "use the DuckDB engine" in err
+    assert not (tmp_path / "spark").exists()
+    assert main(["--engine", "oracle", "build"]) == 1
+    assert "engine 'oracle' is not one of duckdb, spark" in capsys.readouterr().err
