@@ -14,6 +14,7 @@ from functools import cache
 import yaml
 
 from core.config import PROJECT_ROOT
+from core.spark import ensure_table
 
 OUTPUTS_FILE = PROJECT_ROOT / "dbt_project" / "models" / "outputs" / "_outputs__sources.yml"
 OUTPUT_TAG = "python_output"
@@ -86,8 +87,6 @@ def ensure_outputs(con, schema: str, *names: str) -> None:
     for table in output_tables().values():
         if table.schema == schema and (not names or table.name in names):
             if getattr(con, "kind", "duckdb") == "spark":
-                from core.spark import ensure_table
-
                 ensure_table(con, table.schema, table.name,
                              [(c.name, c.data_type, c.description) for c in table.columns], table.description)
             else:

@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from core.config import Settings
+from core.spark import SparkConnection, spark_session
 
 Connection = duckdb.DuckDBPyConnection  # or core.spark.SparkConnection, which answers the same calls
 
@@ -30,8 +31,6 @@ def connect(settings: Settings, read_only: bool = False, create: bool = True) ->
     """Open the warehouse file (a new one only when writing and `create`); closes it on exit so dbt and other
     processes can take the lock. On Spark: the process's session (read_only and create do not apply)."""
     if settings.engine == "spark":
-        from core.spark import SparkConnection, spark_session
-
         yield SparkConnection(spark_session(settings))
         return
     if (read_only or not create) and not settings.warehouse_path.exists():

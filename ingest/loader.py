@@ -29,6 +29,7 @@ import pandas as pd
 
 from core.config import dbt_project_vars
 from core.contract import BY_NAME, SourceTable
+from core.spark import ensure_table
 from core.warehouse import Connection, is_spark, quote_identifier, quote_string, transaction
 from ingest.mapping import LoadError, Mapping, MappingError, check_against, normalise, read_mapping
 
@@ -165,8 +166,6 @@ def _count_optional_placeholders(con: Connection, source: SourceTable, present: 
 def ensure_raw_table(con: Connection, source: SourceTable) -> None:
     """raw.<source> exists with the contract's columns and the loader's lineage columns, on either engine."""
     if is_spark(con):
-        from core.spark import ensure_table
-
         lineage = [tuple(c.split(" ")) for c in LINEAGE]
         ensure_table(con, "raw", source.name, [(c.name, c.type, None) for c in source.columns]
                      + [(name, data_type, None) for name, data_type in lineage])

@@ -100,14 +100,20 @@ ordered as (
 )
 {%- else %}
 
--- One ordering serves the step numbers and the page sequence (one sort of the touches instead of two): a
--- step's number is the count of steps up to it, and a page's previous pages are the last non-null page
--- types before it (page_type is never null on a page view).
+-- One ordering serves the step numbers and the page sequence (the same partition and order: one sort of the
+-- touches instead of two): a step's number is the count of steps up to it, and a page's previous pages are the
+-- last non-null page types before it (page_type is never null on a page view). The steps' frame is written out:
+-- Spark cannot define a named window on another.
     ordered as (
         select
             *,
             {{ first_as_of_at_or_after('known_at') }} as visible_from,
-            case when journey_step is not null then count(journey_step) over seen_so_far end as step_number,
+            case
+                when journey_step is not null then count(journey_step) over (
+                    partition by lead_id order by known_at, event_at, touchpoint_id
+                    rows between unbounded preceding and current row
+                )
+            end as step_number,
             case
                 when touch_type = 'page_view' then
                     {{ scorehouse.lag_ignore_nulls("case when touch_type = 'page_view' then page_type end", 1) }}
@@ -119,12 +125,7 @@ ordered as (
                         over seen_in_order
             end as page_type_two_back
         from described
-        window
-            seen_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id),
-            seen_so_far as (
-                partition by lead_id order by known_at, event_at, touchpoint_id
-                rows between unbounded preceding and current row
-            )
+        window seen_in_order as (partition by lead_id order by known_at, event_at, touchpoint_id)
     )
 {%- endif %}
 
