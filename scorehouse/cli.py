@@ -303,10 +303,9 @@ SPARK_VERBS = ("simulate", "land", "build", "topics", "contract")
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the verb; a writing verb holds the warehouse's run lock for its whole life (core/runlock.py)."""
-    if _settings(args).engine == "spark" and (args.command not in SPARK_VERBS or getattr(args, "incremental", False)):
-        verb = f"{args.command}{' --incremental' if getattr(args, 'incremental', False) else ''}"
-        raise ValueError(f"`scorehouse {verb}` does not run on the Spark engine yet (it runs: "
-                         f"{', '.join(SPARK_VERBS)}, full builds only); use the DuckDB engine for it")
+    if _settings(args).engine == "spark" and args.command not in SPARK_VERBS:
+        raise ValueError(f"`scorehouse {args.command}` does not run on the Spark engine yet (it runs: "
+                         f"{', '.join(SPARK_VERBS)}); use the DuckDB engine for it")
     if not args.writes:
         return args.func(args)
     with exclusive_run(_settings(args), " ".join(["scorehouse", *argv])):

@@ -55,6 +55,13 @@
     sides are read from the earliest open row on: rows are appended week by week, so the older row groups are
     skipped. -#}
 {% macro refresh_pending_labels(labels, entity_key, label_name) -%}
+    {{- adapter.dispatch('refresh_pending_labels', 'scorehouse')(labels, entity_key, label_name) -}}
+{%- endmacro %}
+
+{#- Spark rebuilt the pending rows' partitions instead (mart_rebuild_start): nothing to update. -#}
+{% macro spark__refresh_pending_labels(labels, entity_key, label_name) -%}{%- endmacro %}
+
+{% macro default__refresh_pending_labels(labels, entity_key, label_name) -%}
     {%- if execute and this is not none and is_incremental() -%}
     {%- set pending_from = incremental_label_start() %}
     update {{ this }} as mart
@@ -95,3 +102,14 @@
     {%- endif -%}
     {%- do return({'materialized': 'table', 'file_format': 'parquet'}) -%}
 {%- endmacro %}
+
+{#- The first as-of date an incremental run of a labelled mart rebuilds. DuckDB: the first new one (pending labels
+    are updated in place by refresh_pending_labels). Spark: the first whose label may still change, so the
+    partitions holding pending labels are overwritten with their current labels. -#}
+{% macro mart_rebuild_start() -%}
+    {%- do return(adapter.dispatch('mart_rebuild_start', 'scorehouse')()) -%}
+{%- endmacro %}
+
+{% macro default__mart_rebuild_start() -%}{%- do return(incremental_as_of_start()) -%}{%- endmacro %}
+
+{% macro spark__mart_rebuild_start() -%}{%- do return(incremental_label_start()) -%}{%- endmacro %}

@@ -5,9 +5,10 @@
   The lead feature mart: one row per lead per weekly as-of date, every column computable at as_of_at,
   plus the censored conversion label. This is what training reads and what scoring scores.
   Incremental runs add the new as-of dates (features of built rows never change) and then refresh the labels
-  of the rows whose label window had not been observed yet (labels look forward).
+  of the rows whose label window had not been observed yet (labels look forward): on DuckDB by updating those
+  rows (post-hook), on Spark, which cannot update, by rebuilding their as-of dates' partitions whole.
 -#}
-{%- set since = incremental_as_of_start() %}
+{%- set since = scorehouse.mart_rebuild_start() %}
 with spine as (
     select * from {{ ref('int_lead_spine') }}
     where {{ as_of_dates_from(since) }}
