@@ -10,6 +10,12 @@ The full build uses the data loaded by a Sunday noon; then the next day's rows (
 open lead gets a new weekly row) are appended and the lead models built incrementally and scored again.
 
     python benchmarks/bench.py --leads 100000 [--pandas-max-leads 20000] [--json out.json]
+    python benchmarks/bench.py --engine spark --leads 10000 --features-only
+
+With `--engine spark` the same stages run on Spark (the `spark` target of profiles.yml, local[2] unless
+SCOREHOUSE_SPARK_MASTER says otherwise): landing reads the files loaded by the Sunday noon, the incremental
+stage lands the grown files (Spark appends by landing, not by `refresh`), and the floor runs on Spark too.
+Training and scoring do not run on Spark yet, so that engine implies --features-only.
 
 Prints a table and writes JSON. It is a script, not a test: figures vary with the machine and its load.
 """
@@ -59,8 +65,39 @@ HELD_BACK_AFTER = datetime(2026, 6, 28, 12)
 INCREMENT_THROUGH = datetime(2026, 6, 29, 12)
 
 
+def _process_rss_kb(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:  # the process ended while it was read
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[str]:
+    """The processes started by `pid`, at any depth (Spark's JVM is a child of this one)."""
+    children: dict[str, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = stat.read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(entry)
+    found, queue = [], [str(pid)]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
 class PeakMemory:
-    """Samples this process's resident memory (VmRSS, in KiB) while a stage runs."""
+    """Samples the resident memory (VmRSS, in KiB) of this process and the processes it started (Spark's JVM)
+    while a stage runs."""
 
     def __init__(self) -> None:
         self.peak_kb = 0
@@ -68,11 +105,7 @@ class PeakMemory:
 
     @staticmethod
     def _rss_kb() -> int:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return sum(_process_rss_kb(pid) for pid in [str(os.getpid()), *_descendants(os.getpid())])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -91,12 +124,12 @@ class PeakMemory:
 
 
 def _count(settings: Settings, sql: str) -> int:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with connect(settings, read_only=True) as con:
         return int(con.execute(sql).fetchall()[0][0])
 
 
 def floor_build(settings: Settings) -> int:
-    """One scan per raw event table, straight to (lead_id, first visible Monday) counts."""
+    """One scan per raw event table, straight to (lead_id, first visible Monday) counts (SQL both engines run)."""
     events = {
         "crm_activities": ("lead_id", "occurred_at"),
         "marketing_touches": ("lead_id", "touched_at"),
@@ -104,16 +137,32 @@ def floor_build(settings: Settings) -> int:
         "web_tracks": ("user_id", '"timestamp"'),
         "crm_lead_status_history": ("lead_id", "changed_at"),
     }
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with connect(settings) as con:
         con.execute("create schema if not exists reference_floor")
         parts = []
         for table, (lead, at) in events.items():
+            column = at.strip('"')
+            at = f"`{column}`" if settings.engine == "spark" else at
             parts.append(
                 f"select {lead} as lead_id, date_trunc('week', greatest({at}, _loaded_at) + interval 6 day) as as_of_date, "
                 f"count(*) as events from raw.{table} where {lead} is not null group by all"
             )
-        con.execute("create or replace table reference_floor.lead_events as " + " union all ".join(parts))
+        con.execute("drop table if exists reference_floor.lead_events")
+        con.execute("create table reference_floor.lead_events as " + " union all ".join(parts))
         return int(con.execute("select count(*) from reference_floor.lead_events").fetchall()[0][0])
+
+
+def raw_files_loaded(raw_dir: Path, after: datetime | None, through: datetime, destination: Path) -> int:
+    """The raw rows loaded in (after, through] as one Parquet file per table under destination; the row count."""
+    total = 0
+    with duckdb.connect() as con:
+        for table in RAW_TABLES:
+            (destination / table).mkdir(parents=True, exist_ok=True)
+            query = (f"select * from read_parquet('{raw_dir}/{table}/*.parquet') where _loaded_at <= '{through}'"
+                     + (f" and _loaded_at > '{after}'" if after else ""))
+            con.execute(f"copy ({query}) to '{destination}/{table}/rows.parquet' (format parquet)")
+            total += con.execute(f"select count(*) from ({query})").fetchone()[0]
+    return total
 
 
 def hold_back_last_day(settings: Settings, increment_dir: Path) -> int:
@@ -197,8 +246,13 @@ def feature_stages(h: Harness, args: argparse.Namespace, root: Path) -> int:
     mart's rows."""
     settings = h.settings
     h.stage("simulate", lambda: sum(simulate(SimulationConfig(leads=args.leads, seed=args.seed), settings.raw_dir).values()))
-    h.stage("land raw files", lambda: sum(land(settings).values()))
-    h.stage("hold back the last day", lambda: hold_back_last_day(settings, root / "increment"))
+    if settings.engine == "spark":  # Spark lands the files loaded by the Sunday noon; the grown files come later
+        h.stage("hold back the last day", lambda: raw_files_loaded(settings.raw_dir, None, HELD_BACK_AFTER,
+                                                                  root / "loaded_by_sunday"))
+        h.stage("land raw files", lambda: sum(land(settings.with_overrides(raw_dir=root / "loaded_by_sunday")).values()))
+    else:
+        h.stage("land raw files", lambda: sum(land(settings).values()))
+        h.stage("hold back the last day", lambda: hold_back_last_day(settings, root / "increment"))
     on(settings, ensure_score_tables)
     on(settings, ensure_registry)
     h.stage("content topics (fit + map pages)", lambda: on(settings, refresh_page_topics, settings).pages)
@@ -213,7 +267,7 @@ def feature_stages(h: Harness, args: argparse.Namespace, root: Path) -> int:
     feature_rows = _count(settings, "select count(*) from marts.fct_lead_features")
     h.rows[-1]["rows"] = feature_rows
     h.stage("floor: one scan per event table", lambda: floor_build(settings))
-    if args.leads <= args.pandas_max_leads:
+    if args.leads <= args.pandas_max_leads and settings.engine == "duckdb":
         h.stage("pandas reference (core lead features)", lambda: pandas_features(settings))
     return feature_rows
 
@@ -221,7 +275,13 @@ def feature_stages(h: Harness, args: argparse.Namespace, root: Path) -> int:
 def incremental_stages(h: Harness, root: Path, feature_rows: int) -> None:
     """The next day arrives: append it and refresh incrementally."""
     settings = h.settings
-    h.stage("incremental: append one day of raw rows", lambda: sum(on(settings, append_raw, root / "increment").rows.values()))
+    if settings.engine == "spark":
+        grown = root / "loaded_by_monday"
+        raw_files_loaded(settings.raw_dir, None, INCREMENT_THROUGH, grown)
+        h.stage("incremental: land the files grown by one day", lambda: sum(land(settings.with_overrides(raw_dir=grown)).values()))
+    else:
+        h.stage("incremental: append one day of raw rows",
+                lambda: sum(on(settings, append_raw, root / "increment").rows.values()))
     h.stage("incremental: check watermarks + topics", lambda: on(settings, check_extends_previous_build, settings)
             or on(settings, refresh_page_topics, settings).pages)
     h.dbt_stage("incremental: dbt run lead models", ["--select", "+fct_lead_features"])
@@ -238,12 +298,16 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark warehouse")
     parser.add_argument("--features-only", action="store_true",
                         help="stop after the feature build and its reference points (no training or scoring)")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="the warehouse engine (spark implies --features-only)")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="scorehouse-bench-"))
     h = Harness(Settings().with_overrides(warehouse_path=root / "bench.duckdb", raw_dir=root / "raw",
-                                          artifacts_dir=root / "artifacts"))
-    print(f"benchmark at {args.leads:,} leads in {root}", flush=True)
+                                          artifacts_dir=root / "artifacts", engine=args.engine,
+                                          spark_dir=root / "spark"))
+    args.features_only = args.features_only or args.engine == "spark"
+    print(f"benchmark at {args.leads:,} leads in {root} on {args.engine}", flush=True)
     feature_rows = feature_stages(h, args, root)
     incremental_stages(h, root, feature_rows)
     # Then train and score on the refreshed data (a daily refresh scores too: see the summary).
