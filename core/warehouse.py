@@ -151,8 +151,8 @@ def _land_tables_on_spark(con, folder: Path, schema: str, tables: tuple[str, ...
     for table in tables:
         files = sorted((folder / table).glob("*.parquet"))
         if not files:
-            raise FileNotFoundError(f"{folder / table}: the Spark engine lands Parquet files only (convert CSV "
-                                    "with `scorehouse load`, or land on DuckDB)")
+            raise FileNotFoundError(f"{folder / table}: the Spark engine lands Parquet files only; convert the "
+                                    "CSV files to Parquet first, or land them on the DuckDB engine")
         frame = con.session.read.parquet(*[p.as_posix() for p in files])
         frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
         rows[f"{schema}.{table}"] = row_count(con, f"{schema}.{table}")
