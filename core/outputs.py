@@ -15,6 +15,7 @@ import yaml
 
 from core.config import PROJECT_ROOT
 from core.spark import ensure_table
+from core.warehouse import is_spark
 
 OUTPUTS_FILE = PROJECT_ROOT / "dbt_project" / "models" / "outputs" / "_outputs__sources.yml"
 OUTPUT_TAG = "python_output"
@@ -86,7 +87,7 @@ def ensure_outputs(con, schema: str, *names: str) -> None:
     """Create (or bring up to date) the schema's output tables, or only the named ones."""
     for table in output_tables().values():
         if table.schema == schema and (not names or table.name in names):
-            if getattr(con, "kind", "duckdb") == "spark":
+            if is_spark(con):
                 ensure_table(con, table.schema, table.name,
                              [(c.name, c.data_type, c.description) for c in table.columns], table.description)
             else:

@@ -166,9 +166,8 @@ def _count_optional_placeholders(con: Connection, source: SourceTable, present: 
 def ensure_raw_table(con: Connection, source: SourceTable) -> None:
     """raw.<source> exists with the contract's columns and the loader's lineage columns, on either engine."""
     if is_spark(con):
-        lineage = [tuple(c.split(" ")) for c in LINEAGE]
         ensure_table(con, "raw", source.name, [(c.name, c.type, None) for c in source.columns]
-                     + [(name, data_type, None) for name, data_type in lineage])
+                     + [(*c.split(" "), None) for c in LINEAGE])
         return
     con.execute(raw_table_ddl(source))
 

@@ -38,7 +38,8 @@
 
 
 {#- Spark runs one statement at a time, has no column constraints on its built-in tables (not-null stays a data
-    test) and takes the comments inside the create; a missing column is added with `add columns`. -#}
+    test) and takes the comments inside the create. Columns added to the file later are added by the Python jobs
+    (core/spark.py: ensure_table), not by this hook. -#}
 {% macro spark__python_output_ddl(node) -%}
   {%- set columns = node.columns.values() | list -%}
   {%- set relation = node.schema ~ '.' ~ node.name -%}
