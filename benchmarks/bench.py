@@ -10,12 +10,12 @@ The full build uses the data loaded by a Sunday noon; then the next day's rows (
 open lead gets a new weekly row) are appended and the lead models built incrementally and scored again.
 
     python benchmarks/bench.py --leads 100000 [--pandas-max-leads 20000] [--json out.json]
-    python benchmarks/bench.py --engine spark --leads 10000 --features-only
+    python benchmarks/bench.py --engine spark --leads 10000
 
 With `--engine spark` the same stages run on Spark (the `spark` target of profiles.yml, local[2] unless
 SCOREHOUSE_SPARK_MASTER says otherwise): landing reads the files loaded by the Sunday noon, the incremental
-stage lands the grown files (Spark appends by landing, not by `refresh`), and the floor runs on Spark too.
-Training and scoring do not run on Spark yet, so that engine implies --features-only.
+stage lands the grown files (Spark appends by landing, not by `refresh`), the floor runs on Spark too, training
+reads its rows from Spark, and scoring explains the rows on Spark's executors.
 
 Prints a table and writes JSON. It is a script, not a test: figures vary with the machine and its load.
 """
@@ -298,15 +298,13 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark warehouse")
     parser.add_argument("--features-only", action="store_true",
                         help="stop after the feature build and its reference points (no training or scoring)")
-    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
-                        help="the warehouse engine (spark implies --features-only)")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="the warehouse engine")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="scorehouse-bench-"))
     h = Harness(Settings().with_overrides(warehouse_path=root / "bench.duckdb", raw_dir=root / "raw",
                                           artifacts_dir=root / "artifacts", engine=args.engine,
                                           spark_dir=root / "spark"))
-    args.features_only = args.features_only or args.engine == "spark"
     print(f"benchmark at {args.leads:,} leads in {root} on {args.engine}", flush=True)
     feature_rows = feature_stages(h, args, root)
     incremental_stages(h, root, feature_rows)

@@ -47,6 +47,12 @@ class Published:
     path: Path
     bytes: int
 
+    def where(self) -> str:
+        """Where readers find this run, in words."""
+        if self.bytes == 0:  # Spark: the tables themselves
+            return f"the Spark catalog's tables under {self.path} (readers query them through Spark)"
+        return f"{self.path} (BI tools read this file)"
+
 
 def _record_run(settings: Settings, run_id: str, command: str) -> None:
     with connect(settings) as con:
@@ -58,7 +64,8 @@ def _record_run(settings: Settings, run_id: str, command: str) -> None:
         con.execute("insert into meta.published_runs values (?, ?, ?, ?, ?)",
                     [run_id, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0), command,
                      json.dumps(dict(versions)), json.dumps(counts)])
-        con.execute("checkpoint")  # everything in the main file: the copy below needs no write-ahead log
+        if settings.engine != "spark":
+            con.execute("checkpoint")  # everything in the main file: the copy below needs no write-ahead log
 
 
 def _fsync(path: Path) -> None:
@@ -80,6 +87,10 @@ def publish(settings: Settings, command: str, say: Callable[[str], None] = lambd
     """Make the working warehouse's current state the one readers see, atomically (see the module's text)."""
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     _record_run(settings, run_id, command)
+    if settings.engine == "spark":
+        # Spark's readers query the tables in its catalog; each score table was replaced by one `insert overwrite`
+        # (there is no file to copy), so the run is recorded in meta.published_runs only
+        return Published(run_id, settings.spark_dir / "tables", 0)
     target = published_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_copies(target.parent, say)

@@ -3,7 +3,7 @@
 DuckDB lets one process write a file; a second writer fails with a lock error that names no command and no
 start time, and a command made of several steps (land, dbt build, train, score) could interleave with another one
 between its steps. Every writing `scorehouse` command therefore holds an advisory lock on `<warehouse>.lock`
-for its whole life. The file records who holds it (pid, command, start time), so a second command refuses at
+(on Spark, `<spark dir>.lock`) for its whole life. The file records who holds it (pid, command, start time), so a second command refuses at
 once and names the first. The operating system drops the lock when its holder ends, however it ends (SIGKILL
 included), so a lock file left by a killed command never blocks the next one: the next command finds the old
 record, says whose it was, and takes the lock.
@@ -26,8 +26,13 @@ class RunInProgress(RuntimeError):
     """Another command holds the warehouse; nothing was touched."""
 
 
+def _written(settings: Settings) -> Path:
+    """What a run writes: the DuckDB file, or on Spark the folder of its tables and catalog."""
+    return settings.spark_dir if settings.engine == "spark" else settings.warehouse_path
+
+
 def lock_path(settings: Settings) -> Path:
-    return settings.warehouse_path.with_name(settings.warehouse_path.name + ".lock")
+    return _written(settings).with_name(_written(settings).name + ".lock")
 
 
 def _holder_text(record: dict) -> str:
@@ -65,7 +70,7 @@ def exclusive_run(settings: Settings, command: str, say: Callable[[str], None] =
         except BlockingIOError:
             holder = _read_record(descriptor) or {}
             raise RunInProgress(
-                f"another scorehouse command is writing {settings.warehouse_path}: {_holder_text(holder)}; nothing "
+                f"another scorehouse command is writing {_written(settings)}: {_holder_text(holder)}; nothing "
                 "was changed. Wait for it to finish (or stop that process) and run this command again") from None
         earlier = _read_record(descriptor)
         if earlier is not None:  # its holder ended without releasing: killed, or the machine stopped

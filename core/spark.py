@@ -9,7 +9,9 @@ when the Spark engine is chosen.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import warnings
 from functools import cache
 from pathlib import Path
@@ -60,11 +62,19 @@ def _session(conf_items: tuple[tuple[str, str], ...]):
                            "(and Java 17)") from error
     # pyspark 4.3 warns that it is not yet tested with pandas 3; the engine tests compare every value it moves
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    # Scoring runs Python on the executors; locally, with this interpreter (the one with the project installed).
+    # pyspark reads the interpreter from the environment only.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in conf_items:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    # A failed statement reaches the caller as its exception; Spark would also log it, trace and all
+    session.sparkContext.setLogLevel("FATAL")
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     return session
 
 
@@ -103,6 +113,7 @@ class SparkResult:
     def __init__(self, frame) -> None:
         self._frame = frame
         self._rows: list[tuple] | None = None
+        self._fetched = False
 
     def fetchall(self) -> list[tuple]:
         if self._rows is None:
@@ -114,7 +125,22 @@ class SparkResult:
         return rows[0] if rows else None
 
     def df(self) -> pd.DataFrame:
-        return pd.DataFrame() if self._frame is None else self._frame.toPandas()
+        """The result as pandas, typed as DuckDB's results are (dates as datetime64, not Python date objects)."""
+        if self._frame is None:
+            return pd.DataFrame()
+        frame = self._frame.toPandas()
+        for field in self._frame.schema.fields:
+            if field.dataType.typeName() == "date":
+                frame[field.name] = frame[field.name].astype("datetime64[us]")
+        return frame
+
+    def fetch_df_chunk(self, _vectors: int = 1) -> pd.DataFrame:
+        """The whole result (through Arrow) on the first call, then an empty frame: Spark collects a result to the
+        driver in one piece, so a read that must stay bounded bounds its rows in SQL."""
+        if self._fetched:
+            return pd.DataFrame()
+        self._fetched = True
+        return self.df()
 
 
 class SparkConnection:

@@ -2,9 +2,10 @@
 
 A stage (land, build preparation, train's read and write, score, gates) opens one connection here and
 passes it down; helpers take the connection, not the settings, so they never open their own. Both engines answer
-`execute(sql, parameters)` (with `fetchall`, `fetchone`, `df` on the result) and `register(name, frame)`; the
-few statements the engines spell differently (landing files, replacing a table's rows, asking whether a table
-exists) are the helpers below, which look at `is_spark(con)`.
+`execute(sql, parameters)` (with `fetchall`, `fetchone`, `df`, `fetch_df_chunk` on the result) and
+`register(name, frame)`; the few statements the engines spell differently (landing files, replacing, deleting
+or changing a table's rows, a table's columns, a fixed sample, a hash-chosen share of entities) are the helpers
+below, which look at `is_spark(con)`.
 """
 
 from __future__ import annotations
@@ -107,15 +108,72 @@ def files_sql(folder: Path, files: list[Path] | None = None) -> str:
     return f"read_parquet({paths})" if parquet else f"read_csv({paths}, header = true)"
 
 
-def replace_contents(con: Connection, qualified_name: str, select_sql: str) -> None:
-    """Replace every row of an existing table with a query's rows, keeping the table's definition and comments.
-    DuckDB deletes and inserts (call it inside `transaction` so readers never see the table empty); Spark
-    overwrites in one statement."""
+def replace_contents(con: Connection, qualified_name: str, select_sql: str, columns: list[str] | None = None) -> None:
+    """Replace every row of an existing table with a query's rows (into `columns`, else by position), keeping the
+    table's definition and comments. DuckDB deletes and inserts (call it inside `transaction` so readers never see
+    the table empty); Spark overwrites in one statement."""
+    into = f" ({', '.join(columns)})" if columns else ""
     if is_spark(con):
-        con.execute(f"insert overwrite table {qualified_name} {select_sql}")
+        con.execute(f"insert overwrite table {qualified_name}{into} {select_sql}")
         return
     con.execute(f"delete from {qualified_name}")
-    con.execute(f"insert into {qualified_name} {select_sql}")
+    con.execute(f"insert into {qualified_name}{into} {select_sql}")
+
+
+def _overwrite_with_own_rows(con, qualified_name: str, select_sql: str, parameters: list) -> None:
+    """Spark: overwrite a table with a query over itself. The rows are materialized first, so the table's files
+    are not read while they are replaced."""
+    rows = con.session.sql(select_sql, args=parameters) if parameters else con.session.sql(select_sql)
+    rows.localCheckpoint().write.insertInto(qualified_name, overwrite=True)
+
+
+def delete_rows(con: Connection, qualified_name: str, condition: str, parameters: list | None = None) -> None:
+    """Delete the rows for which `condition` holds. Spark's built-in tables have no DELETE: the table is rewritten
+    with the other rows (meant for the small tables the jobs keep: registry, audit, reasons)."""
+    if is_spark(con):
+        _overwrite_with_own_rows(con, qualified_name, f"select * from {qualified_name} "
+                                 f"where not coalesce({condition}, false)", list(parameters or []))
+        return
+    con.execute(f"delete from {qualified_name} where {condition}", list(parameters or []))
+
+
+def update_rows(con: Connection, qualified_name: str, column: str, value_sql: str, condition: str,
+                parameters: list | None = None) -> None:
+    """Set `column` to `value_sql` (an expression without parameters) where `condition` holds. Spark's built-in
+    tables have no UPDATE: the table is rewritten with the column changed on those rows."""
+    parameters = list(parameters or [])
+    if not is_spark(con):
+        con.execute(f"update {qualified_name} set {column} = {value_sql} where {condition}", parameters)
+        return
+    names = con.columns(*qualified_name.split("."))
+    select = ", ".join(f"case when coalesce({condition}, false) then {value_sql} else {name} end as {name}"
+                       if name.lower() == column.lower() else name for name in names)
+    _overwrite_with_own_rows(con, qualified_name, f"select {select} from {qualified_name}", parameters)
+
+
+def table_columns(con: Connection, schema: str, table: str) -> list[str]:
+    """The table's column names in order (empty if it does not exist)."""
+    if is_spark(con):
+        return con.columns(schema, table) if con.table_exists(schema, table) else []
+    return [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [schema, table]).fetchall()]
+
+
+def entity_share_condition(con: Connection, column: str, share: float) -> str:
+    """A condition true for a fixed share of the values of `column`, chosen by hash (each engine hashes its own
+    way, so the two engines choose different entities; either way every row of a chosen entity is in)."""
+    bucket = f"pmod(xxhash64({column}), 1000000)" if is_spark(con) else f"hash({column}) % 1000000"
+    return f"{bucket} < {int(share * 1_000_000)}"
+
+
+def fixed_sample_sql(con: Connection, select_sql: str, rows: int, order_sql: str) -> str:
+    """`select_sql` (no order or limit) cut to a sample of at most `rows` rows that is the same on every run.
+    DuckDB samples with a fixed seed; Spark's TABLESAMPLE of rows is a plain limit, so there the rows with the
+    lowest hash of `order_sql` are taken."""
+    if is_spark(con):
+        return f"{select_sql} order by xxhash64({order_sql}) limit {int(rows)}"
+    return f"{select_sql} using sample reservoir({int(rows)} rows) repeatable (7)"
 
 
 def write_frame(con: Connection, qualified_name: str, frame: pd.DataFrame) -> None:

@@ -1,6 +1,6 @@
 """Great Expectations gates on raw sources and score tables, run through the file data context
-(`expectations/context.py`; the suites are `expectations/suites.py`) on DataFrames read from DuckDB (GX's SQL
-datasource returns empty results on DuckDB, so the data is handed over as DataFrames).
+(`expectations/context.py`; the suites are `expectations/suites.py`) on DataFrames read from the warehouse (GX's SQL
+datasource returns empty results on DuckDB, so the data is handed over as DataFrames, the same way on either engine).
 
 Each run's validation results are kept in the context's copy under the artifacts folder, and the Data Docs site
 there (`<artifacts>/gx/context/gx/uncommitted/data_docs/local_site/index.html`) is rebuilt from them. A failing
@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.contract import SOURCES
-from core.warehouse import connect, table_exists
+from core.warehouse import connect, fixed_sample_sql, table_exists
 from expectations.context import docs_index, open_context
 from expectations.suites import LATEST_EVENT_TIME, SCORE_TABLES, suite_definitions
 
@@ -62,9 +62,8 @@ def run_gates(settings: Settings, which: str = "all", raise_on_failure: bool = T
             for source in SOURCES:
                 if not table_exists(con, "raw", source.name):
                     continue
-                frame = con.execute(
-                    f"select * from raw.{source.name} using sample reservoir({SAMPLE_ROWS} rows) repeatable (7)"
-                ).df()
+                frame = con.execute(fixed_sample_sql(con, f"select * from raw.{source.name}", SAMPLE_ROWS,
+                                                     source.key)).df()
                 results.append(_validate(context, f"raw.{source.name}", frame, {LATEST_EVENT_TIME: latest}, stored))
         if which in ("scores", "all"):
             for table in SCORE_TABLES:

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 from pandas.api.types import is_string_dtype, union_categoricals
 
-from core.warehouse import Connection
+from core.warehouse import Connection, entity_share_condition, fixed_sample_sql, table_columns
 from ml.diagnostics import ENTITY_SOURCES, InsufficientData, why_no_rows
 from ml.features import ModelSpec
 
@@ -96,7 +96,7 @@ def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED
     total = int(con.execute(f"select count(*) from {spec.mart} m where {labelled}").fetchall()[0][0])
     share = min(1.0, max_rows / total) if total else 1.0
     if share < 1.0:
-        labelled += f" and hash(m.{spec.entity_key}) % 1000000 < {int(share * 1_000_000)}"
+        labelled += f" and {entity_share_condition(con, f'm.{spec.entity_key}', share)}"
     value_join, value = _value_expression(spec)
     chunks = _fetch_compact_chunks(con.execute(
         f"select {_columns(spec, 'm.')}, cast({value} as double) as {VALUE} from {spec.mart} m {value_join} "
@@ -108,22 +108,23 @@ def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED
     return LabelledChunks(chunks, share)
 
 
-def load_latest_snapshot(con: Connection, spec: ModelSpec) -> pd.DataFrame:
+def latest_snapshot_sql(spec: ModelSpec) -> str:
     """The newest as-of date's rows: every entity still open at the data's edge."""
-    return con.execute(
-        f"select {_columns(spec)} from {spec.mart} "
-        f"where {spec.date_column} = (select max({spec.date_column}) from {spec.mart}) order by {spec.entity_key}"
-    ).df()
+    return (f"select {_columns(spec)} from {spec.mart} "
+            f"where {spec.date_column} = (select max({spec.date_column}) from {spec.mart}) order by {spec.entity_key}")
+
+
+def load_latest_snapshot(con: Connection, spec: ModelSpec) -> pd.DataFrame:
+    return con.execute(latest_snapshot_sql(spec)).df()
 
 
 def load_labelled_sample(con: Connection, spec: ModelSpec, rows: int, columns: list[str] | None = None) -> pd.DataFrame:
     """A fixed-seed sample of labelled rows (for describing segments by their past conversion): every model
     column, or only `columns` and the label (the sample reads the whole labelled history: fewer columns, less)."""
     selected = _columns(spec) if columns is None else ", ".join(dict.fromkeys([*columns, spec.label]))
-    return con.execute(
-        f"select {selected} from {spec.mart} where {spec.observed_flag} and {spec.label} is not null "
-        f"using sample reservoir({int(rows)} rows) repeatable (7)"
-    ).df()
+    return con.execute(fixed_sample_sql(
+        con, f"select {selected} from {spec.mart} where {spec.observed_flag} and {spec.label} is not null", rows,
+        f"{spec.entity_key}, {spec.date_column}")).df()
 
 
 def load_snapshot_at(con: Connection, spec: ModelSpec, as_of_date) -> pd.DataFrame:
@@ -135,9 +136,7 @@ def load_export_extras(con: Connection, spec: ModelSpec) -> pd.DataFrame:
     """The export's own columns that match no contract field (kept as JSON in `_extra` of the mart's entity
     table), one row per entity, numbers as numbers: what the leakage audit checks beside the features."""
     table = ENTITY_SOURCES[spec.mart][0]
-    columns = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
-        [table]).fetchall()}
+    columns = set(table_columns(con, "raw", table))
     if "_extra" not in columns or spec.entity_key not in columns:
         return pd.DataFrame(columns=[spec.entity_key])
     rows = con.execute(f"select {spec.entity_key}, any_value(_extra) from raw.{table} where _extra is not null "

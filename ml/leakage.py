@@ -39,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from core.outputs import ensure_outputs, output_tables
+from core.warehouse import delete_rows
 
 NEAR_PERFECT_AUC = 0.95
 ONE_CLASS_FILL_AUC = 0.90
@@ -227,7 +228,7 @@ def decide(report: pd.DataFrame, keep: set[str], drop: set[str]) -> pd.DataFrame
 def record_audit(con, model_name: str, audited_at, report: pd.DataFrame) -> None:
     """Replace a model's rows in ml.leakage_audit with this audit (its columns: models/outputs/_outputs__sources.yml)."""
     ensure_outputs(con, "ml", "leakage_audit")
-    con.execute("delete from ml.leakage_audit where model_name = ?", [model_name])
+    delete_rows(con, "ml.leakage_audit", "model_name = ?", [model_name])
     names = [c.name for c in output_tables()["ml.leakage_audit"].columns]
     con.register("audit_rows", report.assign(model_name=model_name, audited_at=audited_at)
                  .reindex(columns=names))

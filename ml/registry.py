@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.outputs import ensure_outputs
-from core.warehouse import Connection, is_spark, table_exists, transaction
+from core.warehouse import Connection, is_spark, table_exists, transaction, update_rows
 from ml.leakage import record_audit
 
 # A warehouse made before horizon_days became optional (the columns themselves: _outputs__sources.yml)
@@ -82,13 +82,15 @@ def register(con: Connection, entry: Registration) -> None:
     metric_frame.insert(0, "model_version", bundle.model_version)
     curve = entry.curve.assign(model_version=bundle.model_version)
     with transaction(con):
-        if entry.promote:
-            con.execute("update ml.model_registry set is_active = false where model_name = ?", [bundle.spec.name])
         con.execute(
             f"insert into ml.model_registry ({', '.join(columns)}, is_active) "
             f"values ({', '.join('?' for _ in columns)}, ?)",
             [record[c] for c in columns] + [entry.promote],
         )
+        if entry.promote:  # after the insert: on Spark (no transactions) a failure between leaves two active
+            # versions, of which the newest scores (load_active), never none
+            update_rows(con, "ml.model_registry", "is_active", "false", "model_name = ? and model_version <> ?",
+                        [bundle.spec.name, bundle.model_version])
         con.register("new_metrics", metric_frame)
         con.execute("insert into ml.model_metrics select model_version, split, segment, metric, value from new_metrics")
         con.register("new_curve", curve)
@@ -104,7 +106,8 @@ def register(con: Connection, entry: Registration) -> None:
 
 def active_report(con: Connection, model_name: str) -> Path:
     rows = con.execute(
-        "select report_path from ml.model_registry where model_name = ? and is_active", [model_name]
+        "select report_path from ml.model_registry where model_name = ? and is_active order by trained_at desc",
+        [model_name]
     ).fetchall() if table_exists(con, "ml", "model_registry") else []
     if not rows or not rows[0][0]:
         raise LookupError(f"no active '{model_name}' model with a report: run `scorehouse train` first")

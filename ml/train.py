@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import duckdb
 import joblib
@@ -367,7 +367,7 @@ class Trained:
         ev, periods = self.evaluation, self.periods.split.describe(self.periods.frame[self.spec.date_column])
         return {
             "algorithm": self.selection.winner.name, "trained_at": self.trained_at, "horizon_days": self.periods.horizon,
-            **{k: (v or None) for k, v in periods.items()},
+            **{k: (date.fromisoformat(v) if v else None) for k, v in periods.items()},
             "fit_rows": self.periods.rows("fit"), "validation_rows": self.periods.rows("validation"),
             "test_rows": self.periods.rows("test"),
             "test_roc_auc": ev.winner_metrics["roc_auc"], "test_pr_auc": ev.winner_metrics["pr_auc"],

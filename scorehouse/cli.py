@@ -140,7 +140,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     build_reports(settings)
     print(f"wrote {rows:,} rows to scores.{spec.score_table} (history in scores.{spec.history_table})")
     published = publish(settings, f"score {args.model}", print)
-    print(f"published run {published.run_id} to {published.path} (BI tools read this file)")
+    print(f"published run {published.run_id} to {published.where()}")
     return 0
 
 
@@ -298,7 +298,7 @@ def _verb(sub, name: str, func: Callable, text: str) -> argparse.ArgumentParser:
 
 
 # What the Spark engine runs today (README, "Another engine"); the other verbs still read or write DuckDB only.
-SPARK_VERBS = ("simulate", "land", "build", "topics", "contract")
+SPARK_VERBS = ("simulate", "land", "build", "topics", "contract", "train", "score", "validate", "report", "run")
 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:

@@ -200,7 +200,7 @@ def score_and_report(settings: Settings, stages: _Stages, command: str) -> None:
     stages.run("dbt build (score marts)", lambda: build_reports(settings))
     stages.report.rows = table_rows(settings)
     published = stages.run("publish for readers", lambda: publish(settings, command, stages.say))
-    stages.say(f"  published run {published.run_id} to {published.path} (BI tools read this file)")
+    stages.say(f"  published run {published.run_id} to {published.where()}")
 
 
 def refresh(settings: Settings, new_dir: Path, progress: Callable[[str], None] = print) -> RunReport:
@@ -280,9 +280,13 @@ def summary_text(settings: Settings, report: RunReport) -> str:
         lines.append("")
         lines.append(f"Model {name} was not trained: {reason}")
     lines.append("")
+    query = " ".join(EXAMPLE_QUERY.split())
+    if settings.engine == "spark":
+        lines.append(f"Warehouse: Spark tables and catalog under {settings.spark_dir}")
+        lines.append(f"Try, in a Spark session with the same settings (profiles.yml, target spark): spark.sql(\"{query}\")")
+        return "\n".join(lines)
     lines.append(f"Warehouse: {settings.warehouse_path} (readers: {published_path(settings)})")
     lines.append("Try:")
-    query = " ".join(EXAMPLE_QUERY.split())
     lines.append(
         f"  python -c \"import duckdb; duckdb.connect('{published_path(settings)}', read_only=True)"
         f".sql('{query}').show()\""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.warehouse import Connection, transaction
+from core.warehouse import Connection, delete_rows, replace_contents, transaction
 from ml.features import ModelSpec
 from scoring.tables import ensure_score_tables
 
@@ -29,18 +29,24 @@ def _insert(con: Connection, table: str, frame: pd.DataFrame) -> None:
     con.unregister("incoming")
 
 
+def _replace(con: Connection, table: str, frame: pd.DataFrame) -> None:
+    con.register("incoming", frame)
+    replace_contents(con, f"scores.{table}", f"select {', '.join(frame.columns)} from incoming", list(frame.columns))
+    con.unregister("incoming")
+
+
 def write_scores(con: Connection, spec: ModelSpec, run: ScoringRun) -> None:
-    """Readers see either the previous run or the new one, never a mix or an empty table."""
+    """On DuckDB, readers see either the previous run or the new one, never a mix or an empty table (one
+    transaction). Spark has no transactions: each current table is replaced by one `insert overwrite`, history is
+    appended after it, and the run's other tables follow one by one."""
     ensure_score_tables(con)
     with transaction(con):
-        con.execute(f"delete from scores.{spec.score_table}")
-        _insert(con, spec.score_table, run.scores)
+        _replace(con, spec.score_table, run.scores)
         _insert(con, spec.history_table, run.scores)
         if run.reasons is not None:
-            con.execute("delete from scores.score_reasons where model_name = ?", [spec.name])
+            delete_rows(con, "scores.score_reasons", "model_name = ?", [spec.name])
             _insert(con, "score_reasons", run.reasons)
         if run.segments is not None:
-            con.execute("delete from scores.lead_segments")
-            _insert(con, "lead_segments", run.segments)
+            _replace(con, "lead_segments", run.segments)
         if run.drift is not None and len(run.drift):
             _insert(con, "score_drift", run.drift)

@@ -48,19 +48,24 @@ def _truth_of_rows(con: Connection, rows: pd.DataFrame, key: str, table: str, co
         return None
     con.register("wanted", rows[[key, "as_of_at"]].reset_index(drop=True).reset_index())
     try:
-        truth = con.execute(f"select wanted.index, {columns_sql} from wanted join {TRUTH_SCHEMA}.{table} t "
+        truth = con.execute(f"select wanted.index, wanted.as_of_at, {columns_sql} from wanted join {TRUTH_SCHEMA}.{table} t "
                             f"using ({key}) order by wanted.index").df()
     finally:
         con.unregister("wanted")
     return truth if len(truth) == len(rows) else None
 
 
+def _days(elapsed: pd.Series) -> np.ndarray:
+    """Elapsed times in days (computed here, so the SQL is the same on every engine)."""
+    return (pd.to_timedelta(elapsed).dt.total_seconds() / 86400.0).to_numpy()
+
+
 def lead_truth_for_rows(con: Connection, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
     """Ground-truth probabilities for (lead_id, as_of_at) rows, or None when the data is not simulated."""
     truth = _truth_of_rows(con, rows, "lead_id", "lead_truth",
-                           "t.p_convert, t.conversion_mean_days, t.p_disqualify, t.disqualify_mean_days, "
-                           "epoch(wanted.as_of_at - t.created_at) / 86400.0 as age_days")
-    return None if truth is None else conversion_probability(truth, truth["age_days"].to_numpy(), horizon_days)
+                           "t.p_convert, t.conversion_mean_days, t.p_disqualify, t.disqualify_mean_days, t.created_at")
+    return None if truth is None else conversion_probability(truth, _days(truth.as_of_at - truth.created_at),
+                                                             horizon_days)
 
 
 def churn_probability(truth: pd.DataFrame, as_of_day: np.ndarray, horizon_days: float) -> np.ndarray:
@@ -76,9 +81,9 @@ def churn_probability(truth: pd.DataFrame, as_of_day: np.ndarray, horizon_days: 
 def customer_truth_for_rows(con: Connection, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:
     """Ground-truth churn probabilities for (account_id, as_of_at) rows, or None when not simulated."""
     truth = _truth_of_rows(con, rows, "account_id", "customer_truth",
-                           "t.start_day, t.decline_at_day, t.decline, t.h0, t.contract_multiplier, t.csm_multiplier, "
-                           f"epoch(wanted.as_of_at - timestamp '{SimulationConfig().start}') / 86400.0 as as_of_day")
-    return None if truth is None else churn_probability(truth, truth["as_of_day"].to_numpy(), horizon_days)
+                           "t.start_day, t.decline_at_day, t.decline, t.h0, t.contract_multiplier, t.csm_multiplier")
+    start = pd.Timestamp(SimulationConfig().start)
+    return None if truth is None else churn_probability(truth, _days(truth.as_of_at - start), horizon_days)
 
 
 def truth_for_rows(con: Connection, entity_key: str, rows: pd.DataFrame, horizon_days: int) -> np.ndarray | None:

@@ -191,12 +191,13 @@ def test_scoring_in_batches_gives_the_rows_of_one_batch(pipeline_run, monkeypatc
     """Batch boundaries only bound memory: every score, sub-score, reason and route is the same when the
     snapshot is scored in small uneven batches as in one."""
     import scoring.batch
+    import scoring.explain
     from ml.features import LEAD_CONVERSION
 
     settings, _ = pipeline_run
-    monkeypatch.setattr(scoring.batch, "BATCH_ROWS", 10**9)
+    monkeypatch.setattr(scoring.explain, "BATCH_ROWS", 10**9)
     whole = read(settings, scoring.batch.score_snapshot, settings, LEAD_CONVERSION)
-    monkeypatch.setattr(scoring.batch, "BATCH_ROWS", 333)
+    monkeypatch.setattr(scoring.explain, "BATCH_ROWS", 333)
     batched = read(settings, scoring.batch.score_snapshot, settings, LEAD_CONVERSION)
     assert len(whole.scores) > 3 * 333  # several batches, the last one partial
     pd.testing.assert_frame_equal(whole.scores.drop(columns="scored_at"), batched.scores.drop(columns="scored_at"))
