@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 
 from core.config import Settings
-from core.spark import SparkConnection, spark_session
+from core.spark import SparkConnection, ensure_table, spark_session
 
 Connection = duckdb.DuckDBPyConnection  # or core.spark.SparkConnection, which answers the same calls
 
@@ -94,6 +94,18 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_column(con: Connection, name: str) -> str:
+    """A column name quoted for the engine (Spark reads double quotes as a string)."""
+    return f"`{name.replace('`', '``')}`" if is_spark(con) else quote_identifier(name)
+
+
+def query_columns(con: Connection, select_sql: str) -> list[str]:
+    """The column names a query returns, without running it."""
+    if is_spark(con):
+        return list(con.session.sql(select_sql).columns)
+    return [r[0] for r in con.execute(f"describe {select_sql}").fetchall()]
+
+
 def row_count(con: Connection, qualified_name: str) -> int:
     return int(con.execute(f"select count(*) from {qualified_name}").fetchall()[0][0])
 
@@ -106,6 +118,28 @@ def files_sql(folder: Path, files: list[Path] | None = None) -> str:
         raise FileNotFoundError(f"{folder}: no .parquet or .csv files to land")
     paths = "[" + ", ".join(quote_string(p.as_posix()) for p in (files if files is not None else chosen)) + "]"
     return f"read_parquet({paths})" if parquet else f"read_csv({paths}, header = true)"
+
+
+def files_relation(con: Connection, folder: Path, files: list[Path], view: str) -> str:
+    """What to select some of a folder's files' rows from: DuckDB's file reader, or on Spark a temporary view
+    `view` over them (Spark reads Parquet only, as it lands)."""
+    if not is_spark(con):
+        return files_sql(folder, files)
+    if any(path.suffix != ".parquet" for path in files):
+        raise ValueError(f"{folder}: the Spark engine reads Parquet files only; convert the CSV files to Parquet "
+                         "first")
+    con.session.read.parquet(*[path.as_posix() for path in files]).createOrReplaceTempView(view)
+    return view
+
+
+def create_table_if_missing(con: Connection, qualified_name: str, columns: list[tuple[str, str]]) -> None:
+    """A table of (name, type) columns, created if it does not exist (types as the contract spells them)."""
+    schema, table = qualified_name.split(".")
+    if is_spark(con):
+        ensure_table(con, schema, table, [(name, data_type, None) for name, data_type in columns])
+        return
+    con.execute(f"create table if not exists {qualified_name} "
+                f"({', '.join(f'{name} {data_type}' for name, data_type in columns)})")
 
 
 def replace_contents(con: Connection, qualified_name: str, select_sql: str, columns: list[str] | None = None) -> None:

@@ -20,7 +20,18 @@ import pandas as pd
 from core.config import Settings, dbt_project_vars
 from core.contract import BY_NAME
 from core.contract import LEAD_FEATURE_SOURCES as LEAD_SOURCES
-from core.warehouse import Connection, files_sql, row_count, table_exists, transaction, write_frame
+from core.warehouse import (
+    Connection,
+    create_table_if_missing,
+    files_relation,
+    query_columns,
+    quote_column,
+    row_count,
+    table_exists,
+    transaction,
+    update_rows,
+    write_frame,
+)
 from ingest.topics import model_path
 
 WATERMARKS = "raw._build_watermarks"
@@ -81,10 +92,8 @@ def check_extends_previous_build(con: Connection, settings: Settings) -> None:
 
 
 REFRESH_LOG = "raw._refresh_log"
-REFRESH_LOG_DDL = f"""
-create table if not exists {REFRESH_LOG} (
-    source_table varchar, file varchar, file_sha256 varchar, appended_at timestamp, completed_at timestamp
-)"""
+REFRESH_LOG_COLUMNS = [("source_table", "varchar"), ("file", "varchar"), ("file_sha256", "varchar"),
+                       ("appended_at", "timestamp"), ("completed_at", "timestamp")]
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -116,29 +125,45 @@ class Appended:
         return self.files_new == 0 and self.seen_unfinished == 0
 
 
-def _append_folder(con: Connection, folder: Path, files: list[Path], latest) -> int:
-    """Append one table's new files to raw.<table> after checking them; returns rows appended."""
+@dataclass
+class _Checked:
+    """One table's new files, checked and ready to append."""
+
+    table: str
+    relation: str
+    columns: str  # the columns both the table and the files have, quoted
+
+
+def _check_folder(con: Connection, folder: Path, files: list[Path], latest) -> _Checked:
+    """One table's new files may be appended to raw.<table>: the table exists, the files have its required
+    columns, and new rows of the lead sources were loaded after every earlier load."""
     table = folder.name
     if not table_exists(con, "raw", table):
         raise IncrementalError(f"{folder}: raw.{table} does not exist; land the full data first")
-    files = files_sql(folder, files)
+    try:
+        relation = files_relation(con, folder, files, f"_appended_{table}")
+    except ValueError as error:
+        raise IncrementalError(f"{error}; nothing was appended") from error
     if table in LEAD_SOURCES and latest is not None:
-        stale = con.execute(f"select count(*) from {files} where _loaded_at <= ?", [latest]).fetchone()[0]
+        stale = con.execute(f"select count(*) from {relation} where _loaded_at <= ?", [latest]).fetchone()[0]
         if stale:
             raise IncrementalError(f"{folder}: {stale:,} rows have _loaded_at at or before the lead "
                                    f"sources' latest load ({latest}); nothing was appended")
     # The columns both sides have; the contract's required ones must be among them (optional and lineage
     # columns a file lacks stay empty).
-    table_columns = [r[0] for r in con.execute(f"describe select * from raw.{table}").fetchall()]
-    present = {r[0] for r in con.execute(f"describe select * from {files}").fetchall()}
+    table_columns = query_columns(con, f"select * from raw.{table}")
+    present = set(query_columns(con, f"select * from {relation}"))
     missing = [c for c in BY_NAME[table].required if c not in present] if table in BY_NAME else []
     if missing:
         raise IncrementalError(f"{folder}: missing columns of raw.{table}: {', '.join(missing)}; "
                                "nothing was appended")
-    quoted = ", ".join(f'"{c}"' for c in table_columns if c in present)
-    before = row_count(con, f"raw.{table}")
-    con.execute(f"insert into raw.{table} ({quoted}) select {quoted} from {files}")
-    return row_count(con, f"raw.{table}") - before
+    return _Checked(table, relation, ", ".join(quote_column(con, c) for c in table_columns if c in present))
+
+
+def _append_checked(con: Connection, checked: _Checked) -> int:
+    before = row_count(con, f"raw.{checked.table}")
+    con.execute(f"insert into raw.{checked.table} ({checked.columns}) select {checked.columns} from {checked.relation}")
+    return row_count(con, f"raw.{checked.table}") - before
 
 
 def append_raw(con: Connection, new_dir: Path) -> Appended:
@@ -146,40 +171,44 @@ def append_raw(con: Connection, new_dir: Path) -> Appended:
     refresh appended is skipped (raw._refresh_log), so the same folder refreshed twice, or a refresh re-run
     after it was killed, appends nothing twice.
 
-    One transaction, so nothing is written when a folder is wrong: each must have its table's columns, and
-    new rows of the lead sources must have been loaded after the latest load of any lead source so far.
+    Every folder is checked before anything is appended, so nothing is written when a folder is wrong: each must
+    have its table's columns, and new rows of the lead sources must have been loaded after the latest load of any
+    lead source so far. On DuckDB the appends then commit together, in one transaction.
     """
     folders = sorted(p for p in new_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
     if not folders:
         raise FileNotFoundError(f"{new_dir}: no table folders with new rows")
-    con.execute(REFRESH_LOG_DDL)
+    create_table_if_missing(con, REFRESH_LOG, REFRESH_LOG_COLUMNS)
     done = {(t, h): finished for t, h, finished in con.execute(
         f"select source_table, file_sha256, bool_and(completed_at is not null) from {REFRESH_LOG} group by all"
     ).fetchall()}
     latest = _lead_sources_loaded_through(con)
     appended = Appended()
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    checked: list[tuple[_Checked, list[tuple[Path, str]]]] = []
+    for folder in folders:
+        hashed = [(path, _sha256(path)) for path in _folder_files(folder)]
+        appended.hashes += [digest for _, digest in hashed]
+        new = [(path, digest) for path, digest in hashed if (folder.name, digest) not in done]
+        appended.files_seen += len(hashed) - len(new)
+        appended.seen_unfinished += sum(1 for _, d in hashed if done.get((folder.name, d)) is False)
+        appended.files_new += len(new)
+        appended.rows[f"raw.{folder.name}"] = 0
+        if new:
+            checked.append((_check_folder(con, folder, [path for path, _ in new], latest), new))
     with transaction(con):
-        for folder in folders:
-            hashed = [(path, _sha256(path)) for path in _folder_files(folder)]
-            appended.hashes += [digest for _, digest in hashed]
-            new = [(path, digest) for path, digest in hashed if (folder.name, digest) not in done]
-            appended.files_seen += len(hashed) - len(new)
-            appended.seen_unfinished += sum(1 for _, d in hashed if done.get((folder.name, d)) is False)
-            appended.files_new += len(new)
-            appended.rows[f"raw.{folder.name}"] = (
-                _append_folder(con, folder, [path for path, _ in new], latest) if new else 0)
-            if new:
-                con.executemany(f"insert into {REFRESH_LOG} values (?, ?, ?, ?, null)",
-                                [[folder.name, str(path), digest, now] for path, digest in new])
+        for table, new in checked:
+            appended.rows[f"raw.{table.table}"] = _append_checked(con, table)
+            for path, digest in new:
+                con.execute(f"insert into {REFRESH_LOG} values (?, ?, ?, ?, null)", [table.table, str(path), digest, now])
     return appended
 
 
 def mark_refresh_finished(con: Connection, appended: Appended) -> None:
     """After a refresh has built and scored: its files' refresh is complete (a re-run has nothing to do)."""
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    con.execute(f"update {REFRESH_LOG} set completed_at = ? "
-                "where completed_at is null and list_contains(?, file_sha256)", [now, appended.hashes])
+    update_rows(con, REFRESH_LOG, "completed_at", f"timestamp '{now:%Y-%m-%d %H:%M:%S}'",
+                "completed_at is null and array_contains(?, file_sha256)", [appended.hashes])
 
 
 # Open-lead time up to each instant, from the raw leads and their terminal status changes: a lead is on the

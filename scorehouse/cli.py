@@ -298,7 +298,8 @@ def _verb(sub, name: str, func: Callable, text: str) -> argparse.ArgumentParser:
 
 
 # What the Spark engine runs today (README, "Another engine"); the other verbs still read or write DuckDB only.
-SPARK_VERBS = ("simulate", "land", "build", "topics", "contract", "train", "score", "validate", "report", "run")
+SPARK_VERBS = ("simulate", "land", "build", "topics", "contract", "train", "score", "validate", "report", "run",
+               "refresh")
 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:

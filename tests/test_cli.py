@@ -80,7 +80,7 @@ def test_land_without_raw_files_creates_no_warehouse(tmp_path, capsys):
 
 def test_verbs_the_spark_engine_cannot_run_yet_are_refused_before_touching_anything(tmp_path, capsys):
     for argv, verb in ((["load", "crm_leads", "leads.csv"], "scorehouse load"),
-                       (["refresh", "new"], "scorehouse refresh")):
+                       (["unload", "leads.csv"], "scorehouse unload")):
         code = main(["--engine", "spark", "--spark-dir", str(tmp_path / "spark"), *argv])
         assert code == 1
         err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The same project on Spark: the same raw files landed and built on Spark (dbt-spark in session mode, local[2]) and
-on DuckDB give the same feature marts, value by value, though Spark builds them in two steps (a full build, then
-an incremental one that adds an as-of week and rebuilds the weeks whose labels were pending). The first Spark
+on DuckDB give the same feature marts, value by value, though Spark builds them in two steps (a full build, then,
+with the later rows appended as a refresh appends them, an incremental one that adds an as-of week and rebuilds
+the weeks whose labels were pending). The first Spark
 build, made before the later rows arrived, passes the time-correctness invariance check against the second. Then
 the lead model is trained, scored (on the executors) and reported on Spark, and its scores equal the same fitted
 model's scores of the DuckDB build's snapshot.
@@ -62,12 +63,12 @@ EXPORTED = [*MARTS, "scores.lead_scores", "scores.score_reasons", "ml.model_regi
             "marts.rpt_lead_worklist"]
 
 
-def _on_spark(settings, base_dir, folder) -> subprocess.CompletedProcess:
+def _on_spark(settings, base_dir, increment_dir, folder) -> subprocess.CompletedProcess:
     """In one process (one JVM), as `scorehouse --engine spark land`, `build`, `train` and `score` do it:
     1. land the rows loaded by BASE_THROUGH (base_dir), map pages to topics, build the lead mart in full with
        dbt-spark, record the watermarks, and keep the mart's rows up to its high-water mark (before_cut.parquet);
-    2. land every row (settings' raw folder, a superset), check that it extends the first build, build every
-       model but the reports incrementally (both marts among them);
+    2. append the rows loaded since (increment_dir), as `scorehouse refresh` does, check that they extend the
+       first build, build every model but the reports incrementally (both marts among them);
     3. train the lead model, score it, gate the score tables and build the reports on them.
     Each table in EXPORTED is then read back through the engine's connection (the jobs' read path) into
     folder/<table>.parquet. Models only, no dbt data tests: the marts are compared value by value below, and
@@ -82,7 +83,7 @@ def _on_spark(settings, base_dir, folder) -> subprocess.CompletedProcess:
         from ingest.incremental import record_watermarks
         from ml.features import LEAD_CONVERSION
         from ml.train import train_model
-        from scorehouse.pipeline import AFTER_SCORING, _prepare_build, land
+        from scorehouse.pipeline import AFTER_SCORING, _append, _prepare_build, land
         from scoring.batch import score_model
         out = Path({str(folder)!r})
         full = Settings()
@@ -97,8 +98,8 @@ def _on_spark(settings, base_dir, folder) -> subprocess.CompletedProcess:
             con.execute("select * from marts.fct_lead_features where as_of_at <= ?", [through]).df().to_parquet(
                 out / "before_cut.parquet")
         (out / "through.json").write_text(json.dumps(str(through)))
-        land(full)
-        _prepare_build(full, incremental=True)  # checks that the landed rows extend the first build
+        _append(full, Path({str(increment_dir)!r}))  # as `scorehouse refresh` appends the rows loaded since
+        _prepare_build(full, incremental=True)  # checks that the appended rows extend the first build
         run_dbt(full, "seed", [], quiet=True)  # the reference tables the reports join
         run_dbt(full, "run", ["--exclude", *AFTER_SCORING], quiet=True)  # every model but those on scores
         train_model(full, LEAD_CONVERSION)
@@ -132,8 +133,8 @@ class BothEngines:
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory) -> BothEngines:
     """400 simulated leads: on DuckDB landed and built in full; on Spark built in full on the rows loaded by a
-    Sunday noon, then incrementally on all of them (a new as-of week, and labels observed since), then trained,
-    scored and reported."""
+    Sunday noon, then incrementally with the later rows appended (a new as-of week, and labels observed since),
+    then trained, scored and reported."""
     root = tmp_path_factory.mktemp("spark")
     duck = isolated_settings(root / "duckdb")
     spark = isolated_settings(root / "spark").with_overrides(raw_dir=duck.raw_dir, spark_dir=root / "spark" / "tables")
@@ -145,7 +146,9 @@ def both_engines(tmp_path_factory) -> BothEngines:
     assert write_increment(duck.raw_dir, datetime(2000, 1, 1), BASE_THROUGH, base_dir) > 0
     exported = root / "exported"
     exported.mkdir()
-    run = _on_spark(spark, base_dir, exported)
+    increment_dir = root / "loaded_since"
+    assert write_increment(duck.raw_dir, BASE_THROUGH, datetime(2100, 1, 1), increment_dir) > 0
+    run = _on_spark(spark, base_dir, increment_dir, exported)
     assert run.returncode == 0 and (exported / "finished").exists(), \
         f"the Spark path failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     with connect(duck, read_only=True) as con:
