@@ -3,10 +3,10 @@
 DuckDB lets one process write a file; a second writer fails with a lock error that names no command and no
 start time, and a command made of several steps (land, dbt build, train, score) could interleave with another one
 between its steps. Every writing `scorehouse` command therefore holds an advisory lock on `<warehouse>.lock`
-(on Spark, `<spark dir>.lock`) for its whole life. The file records who holds it (pid, command, start time), so a second command refuses at
-once and names the first. The operating system drops the lock when its holder ends, however it ends (SIGKILL
-included), so a lock file left by a killed command never blocks the next one: the next command finds the old
-record, says whose it was, and takes the lock.
+(on Spark, `<spark dir>.lock`) for its whole life. The file records who holds it (pid, command, start time), so
+a second command refuses at once and names the first. The operating system drops the lock when its holder
+ends, however it ends (SIGKILL included), so a lock file left by a killed command never blocks the next one: the
+next command finds the old record, says whose it was, and takes the lock.
 """
 
 from __future__ import annotations

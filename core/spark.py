@@ -65,6 +65,8 @@ def _session(conf_items: tuple[tuple[str, str], ...]):
     # Scoring runs Python on the executors; locally, with this interpreter (the one with the project installed).
     # pyspark reads the interpreter from the environment only.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # ... and the executors' Python, started with this environment, filters the same warning as the line above
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:PySpark does not yet fully support pandas:FutureWarning")
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in conf_items:
         builder = builder.config(key, value)

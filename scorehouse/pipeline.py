@@ -283,7 +283,8 @@ def summary_text(settings: Settings, report: RunReport) -> str:
     query = " ".join(EXAMPLE_QUERY.split())
     if settings.engine == "spark":
         lines.append(f"Warehouse: Spark tables and catalog under {settings.spark_dir}")
-        lines.append(f"Try, in a Spark session with the same settings (profiles.yml, target spark): spark.sql(\"{query}\")")
+        lines.append("Try, in a Spark session with the same settings (profiles.yml, target spark):")
+        lines.append(f"  spark.sql(\"{query}\").show()")
         return "\n".join(lines)
     lines.append(f"Warehouse: {settings.warehouse_path} (readers: {published_path(settings)})")
     lines.append("Try:")

@@ -24,7 +24,6 @@ VERIFY_ROWS = 500  # rows on which the fast explanation path must reproduce plai
 REASONS_PER_SIDE = 3
 
 
-
 def reason_rows(spec: ModelSpec, batch: pd.DataFrame, contributions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Long reason rows (top factors raising and lowering the probability) and the raising ones in words."""
     ids = batch[spec.entity_key].to_numpy()
