@@ -24,6 +24,7 @@ from core.warehouse import (
     Connection,
     create_table_if_missing,
     files_relation,
+    is_spark,
     query_columns,
     quote_column,
     row_count,
@@ -271,8 +272,11 @@ def time_chunks(con: Connection, settings: Settings) -> list[str]:
     Every feature row depends only on rows loaded by its as-of time, so building the weeks up to a
     high-water mark, then the next weeks from the state reached, gives exactly the rows of one full build.
     The steps split the open-lead time evenly rather than the calendar: open leads pile up, and equal
-    spans of time would leave the last steps several times larger than the first."""
-    if not table_exists(con, "raw", "crm_leads"):
+    spans of time would leave the last steps several times larger than the first.
+
+    On Spark a full build is one step: the steps bound DuckDB's memory, while Spark spills to disk what its
+    executors cannot hold (and this query is written in DuckDB's SQL)."""
+    if is_spark(con) or not table_exists(con, "raw", "crm_leads"):
         return []
     leads = row_count(con, "raw.crm_leads")
     last = _lead_sources_loaded_through(con)

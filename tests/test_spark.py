@@ -89,7 +89,8 @@ def _on_spark(settings, base_dir, increment_dir, folder) -> subprocess.Completed
         full = Settings()
         base = full.with_overrides(raw_dir=Path({str(base_dir)!r}))
         land(base)
-        _prepare_build(base, incremental=False)
+        # one step on Spark, however many leads (time steps bound DuckDB's memory; Spark spills to disk)
+        assert _prepare_build(base.with_overrides(build_chunk_leads=50), incremental=False) == []
         # the lead models only: the customer models are tables, rebuilt whole by the second build anyway
         run_dbt(base, "run", ["--select", "+fct_lead_features", "--full-refresh"], quiet=True)
         with connect(base) as con:
