@@ -41,7 +41,7 @@ import duckdb
 from core.config import Settings
 from core.contract import RAW_TABLES
 from core.dbt import run_dbt
-from core.warehouse import connect
+from core.warehouse import connect, quote_column
 from ingest.incremental import append_raw, check_extends_previous_build, record_watermarks, time_chunks
 from ingest.topics import refresh_page_topics
 from ml.features import LEAD_CONVERSION
@@ -52,6 +52,7 @@ from scoring.batch import score_snapshot
 from scoring.tables import ensure_score_tables
 from scoring.writeback import write_scores
 from simulator import SimulationConfig, simulate
+from simulator.files import write_rows_loaded
 from simulator.ground_truth import truth_for_rows
 
 
@@ -133,16 +134,15 @@ def floor_build(settings: Settings) -> int:
     events = {
         "crm_activities": ("lead_id", "occurred_at"),
         "marketing_touches": ("lead_id", "touched_at"),
-        "web_pages": ("user_id", '"timestamp"'),
-        "web_tracks": ("user_id", '"timestamp"'),
+        "web_pages": ("user_id", "timestamp"),
+        "web_tracks": ("user_id", "timestamp"),
         "crm_lead_status_history": ("lead_id", "changed_at"),
     }
     with connect(settings) as con:
         con.execute("create schema if not exists reference_floor")
         parts = []
-        for table, (lead, at) in events.items():
-            column = at.strip('"')
-            at = f"`{column}`" if settings.engine == "spark" else at
+        for table, (lead, column) in events.items():
+            at = quote_column(con, column)
             parts.append(
                 f"select {lead} as lead_id, date_trunc('week', greatest({at}, _loaded_at) + interval 6 day) as as_of_date, "
                 f"count(*) as events from raw.{table} where {lead} is not null group by all"
@@ -150,19 +150,6 @@ def floor_build(settings: Settings) -> int:
         con.execute("drop table if exists reference_floor.lead_events")
         con.execute("create table reference_floor.lead_events as " + " union all ".join(parts))
         return int(con.execute("select count(*) from reference_floor.lead_events").fetchall()[0][0])
-
-
-def raw_files_loaded(raw_dir: Path, after: datetime | None, through: datetime, destination: Path) -> int:
-    """The raw rows loaded in (after, through] as one Parquet file per table under destination; the row count."""
-    total = 0
-    with duckdb.connect() as con:
-        for table in RAW_TABLES:
-            (destination / table).mkdir(parents=True, exist_ok=True)
-            query = (f"select * from read_parquet('{raw_dir}/{table}/*.parquet') where _loaded_at <= '{through}'"
-                     + (f" and _loaded_at > '{after}'" if after else ""))
-            con.execute(f"copy ({query}) to '{destination}/{table}/rows.parquet' (format parquet)")
-            total += con.execute(f"select count(*) from ({query})").fetchone()[0]
-    return total
 
 
 def hold_back_last_day(settings: Settings, increment_dir: Path) -> int:
@@ -247,7 +234,7 @@ def feature_stages(h: Harness, args: argparse.Namespace, root: Path) -> int:
     settings = h.settings
     h.stage("simulate", lambda: sum(simulate(SimulationConfig(leads=args.leads, seed=args.seed), settings.raw_dir).values()))
     if settings.engine == "spark":  # Spark lands the files loaded by the Sunday noon; the grown files come later
-        h.stage("hold back the last day", lambda: raw_files_loaded(settings.raw_dir, None, HELD_BACK_AFTER,
+        h.stage("hold back the last day", lambda: write_rows_loaded(settings.raw_dir, None, HELD_BACK_AFTER,
                                                                   root / "loaded_by_sunday"))
         h.stage("land raw files", lambda: sum(land(settings.with_overrides(raw_dir=root / "loaded_by_sunday")).values()))
     else:
@@ -277,7 +264,7 @@ def incremental_stages(h: Harness, root: Path, feature_rows: int) -> None:
     settings = h.settings
     if settings.engine == "spark":
         grown = root / "loaded_by_monday"
-        raw_files_loaded(settings.raw_dir, None, INCREMENT_THROUGH, grown)
+        write_rows_loaded(settings.raw_dir, None, INCREMENT_THROUGH, grown)
         h.stage("incremental: land the files grown by one day", lambda: sum(land(settings.with_overrides(raw_dir=grown)).values()))
     else:
         h.stage("incremental: append one day of raw rows",

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.contract import RAW_TABLES
 from core.warehouse import connect
 from ingest.incremental import IncrementalError, append_raw, check_extends_previous_build
 from scorehouse.pipeline import build_features
 from simulator import SimulationConfig, simulate
+from simulator.files import write_rows_loaded
 from tests.conftest import isolated_settings, new_activities, read
 from tests.time_harness import copy_project, land, plant, share_topic_model
 
@@ -58,19 +58,6 @@ class Increment(NamedTuple):
     rows: int  # raw rows appended
     late: int  # activities loaded days after they happened
     copies: int  # page views re-delivered after their first copy was loaded
-
-
-def write_increment(raw_dir: Path, after: datetime, through: datetime, destination: Path) -> int:
-    """The raw rows loaded in (after, through], as one Parquet file per table; returns the row count."""
-    total = 0
-    with duckdb.connect() as con:
-        for table in RAW_TABLES:
-            (destination / table).mkdir(parents=True, exist_ok=True)
-            query = (f"select * from read_parquet('{raw_dir}/{table}/*.parquet') "
-                     f"where _loaded_at > '{after}' and _loaded_at <= '{through}'")
-            con.execute(f"copy ({query}) to '{destination}/{table}/rows.parquet' (format parquet)")
-            total += con.execute(f"select count(*) from ({query})").fetchone()[0]
-    return total
 
 
 def _append(settings, folder: Path):
@@ -123,7 +110,7 @@ def builds(tmp_path_factory):
     increments, previous = [], BASE_THROUGH
     for through in DAYS:
         folder = root / f"new_{through:%Y%m%d}"
-        rows = write_increment(raw_dir, previous, through, folder)
+        rows = write_rows_loaded(raw_dir, previous, through, folder)
         late = _late_rows(folder, previous)
         increments.append(Increment(folder, rows, late, _redelivered_rows(folder, raw_dir, previous)))
         _append(incremental, folder)

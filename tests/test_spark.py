@@ -35,8 +35,9 @@ from ml.scores import to_score, to_tier
 from scorehouse.pipeline import build_features, land
 from scoring.explain import explain
 from simulator import SimulationConfig, simulate
+from simulator.files import write_rows_loaded
 from tests.conftest import isolated_settings
-from tests.test_incremental import BASE_THROUGH, write_increment
+from tests.test_incremental import BASE_THROUGH
 from tests.time_harness import frame_invariance_violations, share_topic_model
 
 MARTS = {"marts.fct_lead_features": ["lead_id", "as_of_date"], "marts.fct_customer_features": ["account_id", "as_of_date"]}
@@ -144,11 +145,11 @@ def both_engines(tmp_path_factory) -> BothEngines:
     build_features(duck)
     share_topic_model(duck, spark)  # both engines map pages with the topic model fitted on every page
     base_dir = root / "loaded_by_base"
-    assert write_increment(duck.raw_dir, datetime(2000, 1, 1), BASE_THROUGH, base_dir) > 0
+    assert write_rows_loaded(duck.raw_dir, datetime(2000, 1, 1), BASE_THROUGH, base_dir) > 0
     exported = root / "exported"
     exported.mkdir()
     increment_dir = root / "loaded_since"
-    assert write_increment(duck.raw_dir, BASE_THROUGH, datetime(2100, 1, 1), increment_dir) > 0
+    assert write_rows_loaded(duck.raw_dir, BASE_THROUGH, datetime(2100, 1, 1), increment_dir) > 0
     run = _on_spark(spark, base_dir, increment_dir, exported)
     assert run.returncode == 0 and (exported / "finished").exists(), \
         f"the Spark path failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
@@ -237,7 +238,7 @@ def test_a_model_trained_and_scored_on_spark_gives_the_scores_it_gives_the_duckd
     assert np.allclose(merged.contribution_spark, merged.contribution_driver, rtol=0, atol=1e-9)
 
 
-def test_the_reports_built_on_spark_list_every_scored_lead(both_engines):
+def test_the_reports_built_on_spark_list_scored_leads_only(both_engines):
     worklist, scores = both_engines.spark["marts.rpt_lead_worklist"], both_engines.spark["scores.lead_scores"]
     assert len(worklist) > 0
     assert set(worklist.lead_id) <= set(scores.lead_id)
