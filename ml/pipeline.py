@@ -111,13 +111,15 @@ CANDIDATES: tuple[Candidate, ...] = (
     ),
     Candidate("random_forest", _forest(RandomForestClassifier), FOREST_GRID, scale=False),
     Candidate("extra_trees", _forest(ExtraTreesClassifier), FOREST_GRID, scale=False),
+    # Boosting stops after 10 rounds without gain, at most 150; learning rates 0.1 and 0.3 reach their best in
+    # fewer rounds than 0.05 and 0.15 did (a fit on 60,000 rows took 6-9 s at the old rates).
     Candidate(
         "hist_gradient_boosting",
         lambda p, seed, threads: HistGradientBoostingClassifier(
-            learning_rate=p["learning_rate"], max_iter=250, max_leaf_nodes=31, min_samples_leaf=50,
-            l2_regularization=1.0, early_stopping=True, validation_fraction=0.15, n_iter_no_change=20,
+            learning_rate=p["learning_rate"], max_iter=150, max_leaf_nodes=31, min_samples_leaf=50,
+            l2_regularization=1.0, early_stopping=True, validation_fraction=0.15, n_iter_no_change=10,
             random_state=seed),
-        ({"learning_rate": 0.05}, {"learning_rate": 0.15}),
+        ({"learning_rate": 0.1}, {"learning_rate": 0.3}),
         scale=False,
     ),
     Candidate(

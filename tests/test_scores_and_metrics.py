@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
 
-from ml.metrics import best_f1_threshold, evaluate, lift_at
+from ml.metrics import BootstrapAUC, best_f1_threshold, evaluate, lift_at
 from ml.scores import to_score, to_tier
 from scoring.drift import psi
 
@@ -55,3 +56,14 @@ def test_psi_of_categories_counts_categories_seen_on_either_side():
     expected = sum((cur - ref) * np.log(cur / ref) for ref, cur in shares.values())
     assert psi(reference, current) == pytest.approx(expected, rel=1e-12)
     assert psi(reference, reference) == 0.0
+
+
+def test_bootstrap_roc_auc_equals_roc_auc_of_the_drawn_rows():
+    rng = np.random.default_rng(3)
+    y = rng.random(2_000) < 0.05
+    proba = np.round(rng.random(2_000) * 0.3 + y * 0.2, 2)  # rounded: many tied scores across the classes
+    resampled = BootstrapAUC(y, proba)
+    for _ in range(20):
+        picked = rng.integers(0, len(y), 1_500)
+        assert resampled.roc_auc(picked) == pytest.approx(roc_auc_score(y[picked], proba[picked]), abs=1e-12)
+    assert resampled.roc_auc(np.flatnonzero(~y)[:50]) is None  # one class drawn: no figure
