@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -51,9 +56,41 @@ def new_activities(settings, folder: Path) -> Path:
     return folder
 
 
+def built_once_per_run(tmp_path_factory, name: str, build: Callable[[Path], object]) -> tuple[Path, object]:
+    """(folder, result) of build(folder), run once per test run: under pytest-xdist the first worker to ask builds
+    in a folder every worker of the run shares while the others wait on a lock, then read its pickled result.
+    Callers copy the folder before touching it, so each worker keeps a warehouse of its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        folder = tmp_path_factory.mktemp(name)
+        return folder, build(folder)
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"  # the run's folder, above each worker's
+    shared.mkdir(exist_ok=True)
+    result_file = shared / "result.pickle"
+    with open(shared.parent / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held while building: the others wait here, then find the result
+        if not result_file.exists():
+            folder = shared / "build"
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed to build left it half done
+            folder.mkdir()
+            result = build(folder)
+            result_file.write_bytes(pickle.dumps(result))
+    return shared / "build", pickle.loads(result_file.read_bytes())
+
+
+def copy_of_built_run(source: Path, destination: Path) -> Settings:
+    """A worker's own copy of a built run, its registry pointing at the copied model artifacts."""
+    shutil.copytree(source, destination, dirs_exist_ok=True)
+    settings = isolated_settings(destination)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("update ml.model_registry set artifact_path = replace(artifact_path, $old, $new), "
+                    "report_path = replace(report_path, $old, $new)", {"old": str(source), "new": str(destination)})
+    return settings
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> tuple[Settings, RunReport]:
-    """The whole job on 4,000 simulated leads, built once per test session."""
-    settings = isolated_settings(tmp_path_factory.mktemp("pipeline"))
-    report = run_all(settings, SimulationConfig(leads=4_000, seed=11), progress=lambda _m: None)
-    return settings, report
+    """The whole job on 4,000 simulated leads, built once per test run and copied for each worker."""
+    source, report = built_once_per_run(tmp_path_factory, "pipeline", lambda folder: run_all(
+        isolated_settings(folder), SimulationConfig(leads=4_000, seed=11), progress=lambda _m: None))
+    return copy_of_built_run(source, tmp_path_factory.mktemp("pipeline")), report
