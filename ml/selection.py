@@ -29,7 +29,7 @@ from ml.pipeline import BASELINE, CANDIDATES, Candidate, make_preparation
 
 MIN_FOLD_POSITIVES = 10
 MAX_FOLD_ROWS = 30_000  # each fold fit sees at most this many rows (a fixed random sample): bounded cost
-# 30,000 rather than 60,000: at 100,000 simulated leads selection took 41 s instead of 94 s and chose the same
+# 30,000 rather than 60,000: at 100,000 simulated leads selection took 39 s instead of 93 s and chose the same
 # winner and grid point (fold PR-AUC 0.269 against 0.272); the final fit still sees up to 150,000 rows.
 # Successive halving: rung k fits on up to MAX_FOLD_ROWS / RUNG_FACTOR ** (RUNGS - 1 - k) rows per fold and keeps
 # the best 1/RUNG_FACTOR of the challengers for the next; most grid points are ruled out on a ninth of the rows.
