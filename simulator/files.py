@@ -20,6 +20,6 @@ def write_rows_loaded(raw_dir: Path, after: datetime | None, through: datetime, 
             (destination / table).mkdir(parents=True, exist_ok=True)
             query = (f"select * from read_parquet('{raw_dir}/{table}/*.parquet') where _loaded_at <= '{through}'"
                      + (f" and _loaded_at > '{after}'" if after else ""))
-            con.execute(f"copy ({query}) to '{destination}/{table}/rows.parquet' (format parquet)")
-            total += con.execute(f"select count(*) from ({query})").fetchone()[0]
+            # COPY answers with the number of rows it wrote: no second scan to count them
+            total += con.execute(f"copy ({query}) to '{destination}/{table}/rows.parquet' (format parquet)").fetchone()[0]
     return total

@@ -60,8 +60,7 @@ def built_once_per_run(tmp_path_factory, name: str, build: Callable[[Path], obje
     """(folder, result) of build(folder), run once per test run: under pytest-xdist the first worker to ask builds
     in a folder every worker of the run shares while the others wait on a lock, then read its pickled result.
     Callers copy the folder before touching it, so each worker keeps a warehouse of its own."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None:
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:  # one process: nothing to share
         folder = tmp_path_factory.mktemp(name)
         return folder, build(folder)
     shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"  # the run's folder, above each worker's

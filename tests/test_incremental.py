@@ -24,7 +24,7 @@ from ingest.incremental import IncrementalError, append_raw, check_extends_previ
 from scorehouse.pipeline import build_features
 from simulator import SimulationConfig, simulate
 from simulator.files import write_rows_loaded
-from tests.conftest import isolated_settings, new_activities, read
+from tests.conftest import copy_of_built_run, isolated_settings, new_activities, read
 from tests.time_harness import copy_project, land, plant, share_topic_model
 
 BASE_THROUGH = datetime(2026, 6, 21, 12)  # a Sunday
@@ -213,11 +213,6 @@ def test_replaced_raw_data_needs_a_full_build(builds, tmp_path):
         read(copy, check_extends_previous_build, copy)
 
 
-def _copy_of(source, root: Path):
-    shutil.copytree(source.warehouse_path.parent, root)
-    return isolated_settings(root)
-
-
 def _table_rows(settings) -> dict[str, int]:
     """Rows in every table of the warehouse (the refresh log aside)."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -235,8 +230,8 @@ def test_refresh_appends_a_day_rescores_and_can_be_run_again(pipeline_run, tmp_p
     import scorehouse.pipeline
     from scorehouse.pipeline import refresh
 
-    whole = _copy_of(pipeline_run[0], tmp_path / "whole")
-    broken = _copy_of(pipeline_run[0], tmp_path / "broken")
+    whole = copy_of_built_run(pipeline_run[0].warehouse_path.parent, tmp_path / "whole")
+    broken = copy_of_built_run(pipeline_run[0].warehouse_path.parent, tmp_path / "broken")
     folder = new_activities(whole, tmp_path / "new")
     with duckdb.connect(str(whole.warehouse_path), read_only=True) as con:
         history_before = con.execute("select count(*) from scores.lead_score_history").fetchone()[0]
@@ -283,7 +278,7 @@ def test_the_worklist_does_not_depend_on_when_the_scores_were_written(pipeline_r
     hour later give the same worklist."""
     from core.dbt import run_dbt
 
-    settings = _copy_of(pipeline_run[0], tmp_path / "copy")
+    settings = copy_of_built_run(pipeline_run[0].warehouse_path.parent, tmp_path / "copy")
     query = "select * exclude (scored_at) from marts.rpt_lead_worklist order by lead_id"
     with duckdb.connect(str(settings.warehouse_path)) as con:
         before = con.execute(query).fetchall()
