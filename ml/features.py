@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cache
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from core.config import CONTENT_TOPIC_COUNT, PROJECT_ROOT
@@ -55,6 +57,21 @@ class ModelSpec:
     @property
     def features(self) -> tuple[str, ...]:
         return self.numeric + self.categorical + self.boolean + self.target_encoded + self.frequent_values
+
+    def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The feature columns in the types the fitted pipeline was trained on, whatever produced the frame:
+        numbers as floats (a nullable integer's NA as NaN), text as objects with NaN where missing. scikit-learn's
+        imputer does not take None for missing, and DuckDB returns None in a text column that has no value at
+        all (a one-row frame) where it returns NaN in a larger one: without this the same row could score
+        differently alone and in a batch."""
+        text = self.categorical + self.target_encoded + self.frequent_values
+        numbers = self.numeric + self.boolean
+        words = frame[list(text)].astype(object)
+        try:  # whole-frame casts: per column they cost more than the model itself on a single row
+            values = frame[list(numbers)].astype("float64")
+        except (TypeError, ValueError):
+            values = frame[list(numbers)].apply(lambda column: pd.to_numeric(column, errors="coerce")).astype("float64")
+        return pd.concat([values, words.where(words.notna(), np.nan)], axis=1)[list(self.features)]
 
     def restricted_to(self, allowed: set[str]) -> ModelSpec:
         """The same spec with only the allowed feature columns (reason groups left without columns are dropped)."""

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from core.config import Settings
 from core.outputs import ensure_outputs
@@ -33,7 +35,43 @@ class ModelBundle:
     baseline: dict[str, Any] | None = None  # a typical training row, for explanations
 
     def predict_proba(self, frame: pd.DataFrame):
-        return self.estimator.predict_proba(frame[list(self.spec.features)])[:, 1]
+        return self.estimator.predict_proba(self.spec.model_input(frame))[:, 1]
+
+    def as_estimator(self) -> BundleClassifier:
+        return BundleClassifier(self)
+
+
+class BundleClassifier(ClassifierMixin, BaseEstimator):
+    """A registered model as a scikit-learn classifier: `predict_proba(frame)` on a frame of mart columns (extra
+    columns are ignored) gives the calibrated probabilities of [not converting/churning, converting/churning];
+    `predict` applies the threshold chosen at training. It is fitted already; refit with `scorehouse train`."""
+
+    def __init__(self, bundle: ModelBundle | None = None) -> None:
+        self.bundle = bundle
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([False, True])
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        return np.asarray(self.bundle.spec.features, dtype=object)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.bundle is not None
+
+    def fit(self, X, y=None):
+        raise NotImplementedError("a registered model is refitted by `scorehouse train`, which records it")
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.bundle.spec.features if c not in X.columns]
+        if missing:
+            raise ValueError(f"the frame lacks mart columns the model needs: {', '.join(missing)}")
+        positive = self.bundle.predict_proba(X)
+        return np.column_stack([1 - positive, positive])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_proba(X)[:, 1] >= self.bundle.threshold
 
 
 def ensure_registry(con: Connection) -> None:

@@ -30,6 +30,7 @@ class InputSpaceOcclusion:
     def __init__(self, bundle) -> None:
         self.parts = calibrated_parts(bundle.estimator)
         self.features = list(bundle.spec.features)
+        self.model_input = bundle.spec.model_input
         self.prepare, self.model, self.positions = self.parts.prepare, self.parts.model, self.parts.positions
         self.baseline = bundle.baseline or {}
         self.typical: np.ndarray | None = None
@@ -53,14 +54,14 @@ class InputSpaceOcclusion:
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         if self.typical is None and len(frame):
             # the typical row, built the way reasons.probability_with_typical builds it (same column types)
-            typical = frame[self.features].iloc[:1].copy()
+            typical = self.model_input(frame.iloc[:1])
             for column in self.features:
                 value = self.baseline.get(column)
                 typical[column] = np.nan if value is None else value
             self.typical = np.array(self.prepare.transform(typical), dtype=float)[0]
         self._response = None  # a new batch
         # a new array of the batch's own (probability() swaps columns in it and restores them)
-        return np.asarray(self.prepare.transform(frame[self.features]), dtype=float)
+        return np.asarray(self.prepare.transform(self.model_input(frame)), dtype=float)
 
     def probability(self, encoded: np.ndarray, typical_columns: tuple[str, ...] = ()) -> np.ndarray:
         """The probability with the given raw columns at their typical values (none: the row as it is)."""
