@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from core.config import Settings
 
@@ -28,17 +29,19 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_dbt(settings: Settings, command: str, args: Sequence[str] = (), quiet: bool = False) -> None:
-    """Invoke `dbt <command>` with the project's profile, vars and warehouse; raise DbtError on failure."""
+def run_dbt(settings: Settings, command: str, args: Sequence[str] = (), quiet: bool = False,
+            extra_vars: dict[str, object] | None = None, target_path: Path | None = None) -> None:
+    """Invoke `dbt <command>` with the project's profile, vars (and `extra_vars`) and warehouse; raise DbtError
+    on failure."""
     from dbt.cli.main import dbtRunner  # imported here: dbt takes seconds to import, and not every command runs it
 
     cli_args = [
         command,
         "--project-dir", str(settings.project_root),
         "--profiles-dir", str(settings.dbt_profiles_dir),
-        "--target-path", str(settings.artifacts_dir / "dbt_target"),
+        "--target-path", str(target_path or settings.artifacts_dir / "dbt_target"),
         "--log-path", str(settings.artifacts_dir / "dbt_logs"),
-        "--vars", json.dumps(settings.dbt_vars()),
+        "--vars", json.dumps({**settings.dbt_vars(), **(extra_vars or {})}),
         *(["--quiet"] if quiet else []),
         *args,
     ]

@@ -86,8 +86,8 @@
 {#- How an incremental model replaces the rows it rebuilds, keyed on `unique_key` (as_of_date, or an entity id).
     DuckDB deletes the keys and inserts. Spark's built-in tables cannot delete: a model keyed on as_of_date is
     partitioned by it and overwrites the partitions it rebuilds; one keyed on an entity is rebuilt whole. -#}
-{% macro incremental_config(unique_key) -%}
-    {%- do return(adapter.dispatch('incremental_config', 'scorehouse')(unique_key)) -%}
+{% macro incremental_config(unique_key, online='ephemeral') -%}
+    {%- do return(online_or(adapter.dispatch('incremental_config', 'scorehouse')(unique_key), online)) -%}
 {%- endmacro %}
 
 {% macro default__incremental_config(unique_key) -%}

@@ -38,6 +38,17 @@
   `observed` names a one-row CTE with observed_through.
 -#}
 {% macro as_of_spine(entities, entity_key, period, observed) -%}
+    {%- if is_online() %}
+    -- online: the requested entities at the requested instant, if known and not yet known to be closed by then
+    select
+        {{ entities }}.{{ entity_key }},
+        cast({{ online_as_of_at() }} as date) as as_of_date,
+        {{ online_as_of_at() }} as as_of_at
+    from {{ entities }}
+    inner join __online__request as request on {{ entities }}.{{ entity_key }} = request.{{ entity_key }}
+    where {{ entities }}.known_at <= {{ online_as_of_at() }}
+        and ({{ entities }}.closed_known_at is null or {{ online_as_of_at() }} < {{ entities }}.closed_known_at)
+    {%- else %}
     select
         {{ entities }}.{{ entity_key }},
         cast(periods.as_of_at as date) as as_of_date,
@@ -55,6 +66,7 @@
         on periods.as_of_at >= {{ entities }}.known_at
     where {{ entities }}.known_at is not null
         and ({{ entities }}.closed_known_at is null or periods.as_of_at < {{ entities }}.closed_known_at)
+    {%- endif %}
 {%- endmacro %}
 
 {#-
@@ -63,8 +75,14 @@
   ts + days. Features built from these two dates are exact cumulative sums over the weekly spine.
 -#}
 {% macro first_as_of_at_or_after(ts, period='week') -%}
+    {%- if is_online() -%}
+    {#- online the grid is the one requested instant: visible at it, or (the day after it) never -#}
+    cast(case when {{ ts }} <= {{ online_as_of_at() }} then {{ online_as_of_at() }}
+              else {{ dbt.dateadd('day', 1, online_as_of_at()) }} end as date)
+    {%- else -%}
     cast(case when {{ ts }} = {{ dbt.date_trunc(period, ts) }} then {{ dbt.date_trunc(period, ts) }}
               else {{ dbt.dateadd(period, 1, dbt.date_trunc(period, ts)) }} end as date)
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro first_as_of_outside_window(event_at, days, period='week') -%}

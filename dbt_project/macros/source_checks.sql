@@ -13,8 +13,8 @@
     end
 {%- endmacro %}
 
-{#- Every raw row with its reject reason (null when usable). -#}
+{#- Every raw row with its reject reason (null when usable); online, the requested leads' rows (macros/online.sql). -#}
 {% macro checked_source(table_name) -%}
     select raw_rows.*, {{ reject_reason(table_name) }} as _reject_reason
-    from {{ source(raw_source_contract()[table_name]['system'], table_name) }} as raw_rows
+    from {% if is_online() %}{{ online_relation(table_name) }}{% else %}{{ source(raw_source_contract()[table_name]['system'], table_name) }}{% endif %} as raw_rows
 {%- endmacro %}

@@ -7,7 +7,7 @@
   touches loaded since the previous build come after every touch it saw, so their step numbers continue
   each lead's count and their previous pages are the last pages it saw.
 -#}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+{{ config(**scorehouse.append_config()) }}
 {%- set loaded_after = incremental_loaded_after() %}
 with touchpoints as (
     select * from {{ ref('int_touchpoints') }}

@@ -5,7 +5,7 @@
   events that is the later of the event's load and the moment the visitor was identified.
   Incremental runs append the touchpoints that became knowable after the previous build (macros/incremental.sql).
 -#}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+{{ config(**scorehouse.append_config()) }}
 {%- set loaded_after = incremental_loaded_after() %}
 with activities as (
     select * from {{ ref('stg_crm__activities') }}

@@ -1,6 +1,6 @@
 {{ config(contract={'enforced': true},
           post_hook="{{ refresh_pending_labels(ref('int_lead_labels'), 'lead_id', 'label_converted') }}",
-          **scorehouse.incremental_config('as_of_date')) }}
+          **scorehouse.incremental_config('as_of_date', online='view')) }}
 {#-
   The lead feature mart: one row per lead per weekly as-of date, every column computable at as_of_at,
   plus the censored conversion label. This is what training reads and what scoring scores.

@@ -1,5 +1,5 @@
 {#- A lead source: it only grows by rows loaded later (ingest/incremental.py checks), so runs append. -#}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+{{ config(**scorehouse.append_config()) }}
 with checked as (
     {{ checked_source('marketing_touches') }}
 ),

@@ -1,0 +1,38 @@
+{#-
+  Online features: the same lead models, compiled for a few leads at one instant instead of for every lead on
+  the weekly grid (scoring/online.py runs the compiled query per request). `dbt compile --vars
+  '{online_features: true}'` makes every model of the chain ephemeral, so the mart compiles to one query, and
+  switches three things, all here or in the macros that call these:
+  - raw tables are read from `__online__<table>` relations, which the caller defines as the requested leads'
+    rows (of the warehouse or of a request's body);
+  - the spine is one row per requested lead (`__online__request`) at the instant `$as_of_at`;
+  - the as-of grid has that one instant: a row known at or before it is visible at it, a later one never.
+  The feature definitions themselves are not repeated anywhere.
+-#}
+{% macro is_online() -%}
+    {%- do return(var('online_features', false) in [true, 'true', 'True']) -%}
+{%- endmacro %}
+
+{#- The requested instant: a query parameter bound per request. -#}
+{% macro online_as_of_at() -%}
+    cast($as_of_at as timestamp)
+{%- endmacro %}
+
+{#- The relation holding the requested leads' rows of a raw table. -#}
+{% macro online_relation(table_name) -%}
+    __online__{{ table_name }}
+{%- endmacro %}
+
+{#- A model's config: `batch` normally; online, ephemeral (a public mart, which cannot be, a view: it is
+    only compiled, never built). -#}
+{% macro online_or(batch, online='ephemeral') -%}
+    {%- if is_online() -%}{%- do return({'materialized': online}) -%}{%- endif -%}
+    {%- do return(batch) -%}
+{%- endmacro %}
+
+{#- Config of a raw table's staging model: it only grows by rows loaded later (ingest/incremental.py checks), so
+    batch runs append. -#}
+{% macro append_config() -%}
+    {%- do return(online_or({'materialized': 'incremental', 'incremental_strategy': 'append',
+                              'on_schema_change': 'fail'})) -%}
+{%- endmacro %}
