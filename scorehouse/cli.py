@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import webbrowser
 from collections.abc import Callable
@@ -262,6 +263,49 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_token(args: argparse.Namespace) -> str | None:
+    """The API token: --token-file, else SCOREHOUSE_API_TOKEN; none only with --insecure-local."""
+    token = None
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+        if not token:
+            raise ValueError(f"token file {args.token_file} is empty")
+    elif os.environ.get("SCOREHOUSE_API_TOKEN", "").strip():
+        token = os.environ["SCOREHOUSE_API_TOKEN"].strip()
+    if token is None and not args.insecure_local:
+        raise ValueError("no API token: set SCOREHOUSE_API_TOKEN or pass --token-file FILE (or --insecure-local "
+                         "to serve without one on 127.0.0.1 only)")
+    if token is not None and len(token) < 16:
+        raise ValueError("the API token is shorter than 16 characters; use a long random one "
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    if args.insecure_local and token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("--insecure-local serves on 127.0.0.1 only; give a token to listen on " + args.host)
+    return token
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from scorehouse.api import Scorehouse
+    from scorehouse.service import Limits, create_app
+
+    token = _service_token(args)
+    house = Scorehouse(settings=_settings(args))  # the published copy of --warehouse
+    print(f"compiling the lead features' online query and loading the models from {house.path} ...", flush=True)
+    house.prepare()
+    limits = Limits(max_body_bytes=args.max_body_bytes, max_leads=args.max_leads,
+                    timeout_seconds=args.timeout_seconds)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(house, token, limits)
+    print(f"serving on http://{args.host}:{args.port} ({'token required' if token else 'NO token: local only'}); "
+          f"API docs at /docs", flush=True)
+    # uvicorn's access log would print each path, ids included: the service logs routes instead
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    return 0
+
+
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """The settings' options; SUPPRESS keeps an option given before the verb when the verb's parser runs."""
     group = parser.add_argument_group("settings (before or after the verb)")
@@ -286,7 +330,7 @@ def _add_debug_flag(parser: argparse.ArgumentParser, default: object) -> None:
 
 
 # Verbs that only read the warehouse (or none): they need not wait for a writing command.
-READING_VERBS = frozenset({"simulate", "contract", "report", "validate"})
+READING_VERBS = frozenset({"simulate", "contract", "report", "validate", "serve"})
 
 
 def _verb(sub, name: str, func: Callable, text: str) -> argparse.ArgumentParser:
@@ -387,6 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _verb(sub, "report", cmd_report, "print the path of the active model's HTML report")
     p.add_argument("--model", choices=sorted(MODELS), default="lead")
     p.add_argument("--open", action="store_true", help="also open it in a browser")
+
+    p = _verb(sub, "serve", cmd_serve, "serve stored and fresh scores over HTTP (read-only on the published warehouse)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token-file", help="file holding the API token (default: SCOREHOUSE_API_TOKEN)")
+    p.add_argument("--insecure-local", action="store_true", help="serve without a token, on 127.0.0.1 only")
+    p.add_argument("--max-body-bytes", type=_positive_int, default=1_000_000)
+    p.add_argument("--max-leads", type=_positive_int, default=100, help="leads per fresh-score request")
+    p.add_argument("--timeout-seconds", type=float, default=10.0, help="time limit of a fresh-score request")
 
     p = _verb(sub, "run", cmd_run, "the whole job: simulate if needed, land, build, train, score, report")
     p.add_argument("--leads", type=_positive_int, default=10_000, help="leads to simulate when there is no raw data yet")

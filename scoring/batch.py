@@ -48,18 +48,31 @@ def _drift(con: Connection, spec: ModelSpec, snapshot: pd.DataFrame, probability
     return pd.concat([score_psi, drift], ignore_index=True).assign(reference_as_of_date=reference_date.date())
 
 
-def _add_lead_columns(con: Connection, settings: Settings, spec: ModelSpec, snapshot: pd.DataFrame,
-                      scores: pd.DataFrame, explained: Explained) -> pd.DataFrame:
-    """Lead scores also get fit and engagement sub-scores, reasons in words, the next action and a segment;
-    returns the segments' profile."""
-    scores["fit_score"] = to_score(explained.sub_scores["fit"])
-    scores["engagement_score"] = to_score(explained.sub_scores["engagement"])
-    scores["top_reasons"] = explained.text
-    scores["next_action"], _ = recommend(snapshot, LEAD_PLAYBOOK, LEAD_DEFAULT_ACTION)
-    history = load_labelled_sample(con, spec, 50_000, list(SEGMENT_COLUMNS))
-    labels, profile, k, silhouette = segment_leads(snapshot, history, spec.label, settings.random_seed)
-    scores["segment_id"] = labels
-    return profile.assign(k=k, silhouette=silhouette)
+def score_columns(bundle: ModelBundle, spec: ModelSpec, rows: pd.DataFrame, explained: Explained) -> pd.DataFrame:
+    """Feature rows (mart columns) and their explanation as score columns: probability, score, tier, flag, and
+    for leads the sub-scores, reasons and next action, for customers the drivers and interventions. Shared by the
+    batch and by scores computed on request (scorehouse.api)."""
+    probability = explained.probability
+    scores = pd.DataFrame({
+        spec.entity_key: rows[spec.entity_key].to_numpy(),
+        "as_of_date": pd.to_datetime(rows[spec.date_column]).dt.date.to_numpy(),
+        "model_version": bundle.model_version,
+        spec.probability_column: probability,
+        "score": to_score(probability),
+        spec.tier_column: to_tier(probability, bundle.tier_cutoffs, spec.tier_labels),
+        "is_above_threshold": probability >= bundle.threshold,
+    })
+    if spec.name == "lead_conversion":
+        scores["fit_score"] = to_score(explained.sub_scores["fit"])
+        scores["engagement_score"] = to_score(explained.sub_scores["engagement"])
+        scores["top_reasons"] = explained.text
+        scores["next_action"], _ = recommend(rows, LEAD_PLAYBOOK, LEAD_DEFAULT_ACTION)
+    else:
+        scores["top_drivers"] = explained.text
+        scores["recommended_intervention"], scores["interventions"] = recommend(
+            rows, CHURN_PLAYBOOK, CHURN_DEFAULT_ACTION
+        )
+    return scores
 
 
 def score_snapshot(con: Connection, settings: Settings, spec: ModelSpec,
@@ -75,29 +88,20 @@ def score_snapshot(con: Connection, settings: Settings, spec: ModelSpec,
     explained = explain_on_spark(con, bundle, spec, snapshot, say) if is_spark(con) else \
         explain(bundle, spec, snapshot, say)
     probability = explained.probability
-    as_of = pd.to_datetime(snapshot[spec.date_column]).dt.date.to_numpy()
+    scores = score_columns(bundle, spec, snapshot, explained)
+    scores.insert(2, "scored_at", scored_at)
+    as_of = scores["as_of_date"].to_numpy()
     stamp = {"scored_at": scored_at, "model_version": bundle.model_version}
-    scores = pd.DataFrame({
-        spec.entity_key: snapshot[spec.entity_key].to_numpy(),
-        "as_of_date": as_of,
-        **stamp,
-        spec.probability_column: probability,
-        "score": to_score(probability),
-        spec.tier_column: to_tier(probability, bundle.tier_cutoffs, spec.tier_labels),
-        "is_above_threshold": probability >= bundle.threshold,
-    })
     reasons = explained.reasons
     reasons.insert(0, "model_name", spec.name)
     reasons["as_of_date"] = as_of[0] if len(as_of) else None
     reasons["scored_at"], reasons["model_version"] = scored_at, bundle.model_version
     segments = None
     if spec.name == "lead_conversion":
-        segments = _add_lead_columns(con, settings, spec, snapshot, scores, explained).assign(**stamp)
-    else:
-        scores["top_drivers"] = explained.text
-        scores["recommended_intervention"], scores["interventions"] = recommend(
-            snapshot, CHURN_PLAYBOOK, CHURN_DEFAULT_ACTION
-        )
+        history = load_labelled_sample(con, spec, 50_000, list(SEGMENT_COLUMNS))
+        labels, profile, k, silhouette = segment_leads(snapshot, history, spec.label, settings.random_seed)
+        scores["segment_id"] = labels
+        segments = profile.assign(k=k, silhouette=silhouette, **stamp)
     drift = _drift(con, spec, snapshot, probability)
     if len(drift):
         drift = drift.assign(model_name=spec.name, **stamp, as_of_date=as_of[0])

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ml.features import LEAD_ENGAGEMENT_FACTORS, LEAD_FIT_FACTORS, ModelSpec
 from ml.registry import ModelBundle
-from scoring.occlusion import input_space_occlusion
+from scoring.occlusion import InputSpaceOcclusion, input_space_occlusion
 from scoring.reasons import factor_contributions, probability_with_typical, top_factor_indices
 from scoring.sentences import describe_many
 
@@ -69,13 +69,25 @@ def sub_score_columns(spec: ModelSpec) -> dict[str, list[str]]:
     return {"fit": spec.columns_of(LEAD_ENGAGEMENT_FACTORS), "engagement": spec.columns_of(LEAD_FIT_FACTORS)}
 
 
-def explain(bundle: ModelBundle, spec: ModelSpec, snapshot: pd.DataFrame, say) -> Explained:
-    """Probabilities, factor contributions and sub-scores, batch by batch (bounded memory)."""
-    sub_scores = sub_score_columns(spec)
+def verified_fast_path(bundle: ModelBundle, spec: ModelSpec, sample: pd.DataFrame) -> InputSpaceOcclusion | None:
+    """The fast explanation path if it reproduces plain occlusion on (up to VERIFY_ROWS of) `sample`, else None."""
     groups = [columns for _, columns in bundle.spec.reason_groups]
-    fast = input_space_occlusion(bundle, snapshot.iloc[:VERIFY_ROWS], groups + list(sub_scores.values()))
-    say("explanations: " + ("preprocessing once per batch (checked equal to plain occlusion)" if fast
-                            else "plain occlusion"))
+    return input_space_occlusion(bundle, sample.iloc[:VERIFY_ROWS], groups + list(sub_score_columns(spec).values()))
+
+
+_VERIFY = object()
+
+
+def explain(bundle: ModelBundle, spec: ModelSpec, snapshot: pd.DataFrame, say,
+            fast: InputSpaceOcclusion | None | object = _VERIFY) -> Explained:
+    """Probabilities, factor contributions and sub-scores, batch by batch (bounded memory). `fast`: a path
+    verified earlier (the service verifies once, on the stored snapshot), None for plain occlusion; by default
+    it is verified on this snapshot's first rows."""
+    sub_scores = sub_score_columns(spec)
+    if fast is _VERIFY:
+        fast = verified_fast_path(bundle, spec, snapshot)
+        say("explanations: " + ("preprocessing once per batch (checked equal to plain occlusion)" if fast
+                                else "plain occlusion"))
     parts: dict[str, list] = {"p": [], "text": [], "reasons": [], **{name: [] for name in sub_scores}}
     for start in range(0, len(snapshot), BATCH_ROWS):
         batch = snapshot.iloc[start : start + BATCH_ROWS]
