@@ -28,11 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
+import httpx
+import numpy as np
 
-from core.config import Settings  # noqa: E402
-from scorehouse.api import Scorehouse  # noqa: E402
+from core.config import Settings
+from scorehouse.api import Scorehouse
 
 
 def _free_port() -> int:

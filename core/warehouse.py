@@ -55,6 +55,21 @@ def connect(settings: Settings, read_only: bool = False, create: bool = True) ->
         con.close()
 
 
+def open_published(path: Path, catalog: str) -> Connection:
+    """A read-only connection to a published warehouse file, for a long-lived reader (the service) that must see
+    a new publish when it reopens the path. The file is attached to an in-memory database of its own: DuckDB
+    hands every connection to the same path one shared database, which would keep the replaced file open and
+    serve it. `catalog` names it as queries compiled against the working warehouse expect (its file's stem)."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach {quote_string(str(path))} as {quote_identifier(catalog)} (read_only)")
+        con.execute(f"use {quote_identifier(catalog)}")
+    except duckdb.Error as error:
+        con.close()
+        raise RuntimeError(f"published warehouse {path} cannot be read: {str(error).splitlines()[0]}") from error
+    return con
+
+
 @contextmanager
 def transaction(con: Connection) -> Iterator[Connection]:
     """All statements inside commit together or not at all: readers see the state before or after, never a mix.

@@ -26,7 +26,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.publish import published_path
-from core.warehouse import quote_identifier, quote_string
+from core.warehouse import open_published, quote_identifier
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION, ModelSpec
 from ml.registry import BundleClassifier, ModelBundle, load_active
 from scoring.batch import score_columns
@@ -56,10 +56,7 @@ class _Generation:
     def __init__(self, path: Path, catalog: str) -> None:
         self.path, self.catalog = path, catalog
         self.identity = _file_identity(path)
-        # attached to a database of its own: DuckDB shares one open database between connections to the same
-        # path, which would keep serving the replaced file; and named as the compiled query expects
-        self.con = duckdb.connect(":memory:")
-        self.con.execute(f"attach {quote_string(str(path))} as {quote_identifier(catalog)} (read_only)")
+        self.con = open_published(path, catalog)
         # a published file never changes (a new run is a new file): its tables are listed once
         self.tables = frozenset(self.con.execute(
             "select table_schema, table_name from information_schema.tables where table_catalog = ?",
