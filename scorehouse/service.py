@@ -149,7 +149,8 @@ def _error(status: int, detail: Any) -> JSONResponse:
 
 class _RequestLog:
     """One log line per request: method, the route's template (never the path: ids stay out of the log),
-    status and time."""
+    status and time. An unexpected error becomes a 500 with an incident number here, and only its type is
+    logged: it goes no further, so no server prints its traceback (which could quote a request's values)."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -157,7 +158,7 @@ class _RequestLog:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started, status = time.perf_counter(), [500]
+        started, status = time.perf_counter(), [None]
 
         async def noting_send(message):
             if message["type"] == "http.response.start":
@@ -166,6 +167,13 @@ class _RequestLog:
 
         try:
             await self.app(scope, receive, noting_send)
+        except Exception as error:  # noqa: BLE001 - every unexpected error, answered and logged the same way
+            incident = uuid.uuid4().hex[:12]
+            log.error("incident %s: %s", incident, type(error).__name__)
+            if status[0] is None:
+                response = _error(500, f"internal error (incident {incident})")
+                await noting_send({"type": "http.response.start", "status": 500, "headers": response.raw_headers})
+                await send({"type": "http.response.body", "body": response.body})
         finally:
             log.info("%s %s %s %.1f ms", scope["method"], getattr(scope.get("route"), "path", "(no route)"),
                      status[0], (time.perf_counter() - started) * 1000)
@@ -228,12 +236,6 @@ def create_app(house: Scorehouse, token: str | None, limits: Limits = Limits()) 
         problems = [{"field": ".".join(str(part) for part in e["loc"] if part != "body") or "body",
                      "problem": e["msg"]} for e in error.errors()]
         return _error(422, problems)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, error: Exception):
-        incident = uuid.uuid4().hex[:12]
-        log.error("incident %s: %s", incident, type(error).__name__)
-        return _error(500, f"internal error (incident {incident})")
 
     @app.get("/health")
     def health() -> dict:

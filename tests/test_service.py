@@ -215,7 +215,7 @@ def test_errors_show_no_trace_and_the_log_no_personal_data(house, client, caplog
     assert client.get("/leads/person-0042/score", headers=AUTH).status_code == 404
     client.post("/leads/score", headers=AUTH, json={"lead": {**lead, "created_at": "never"}})
     monkeypatch.setattr(house, "models", lambda: (_ for _ in ()).throw(RuntimeError(f"boom {secret_name}")))
-    failing = TestClient(create_app(house, TOKEN), raise_server_exceptions=False)
+    failing = TestClient(create_app(house, TOKEN))  # would raise here if the error escaped the service
     response = failing.get("/models", headers=AUTH)
     assert response.status_code == 500 and "incident" in response.json()["detail"]
     assert "Traceback" not in response.text and secret_name not in response.text
