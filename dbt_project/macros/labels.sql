@@ -14,7 +14,7 @@ outcomes as (
 ),
 
 observed as (
-    select {{ observed_column }} as observed_through from {{ ref('int_observed_through') }}
+    select {{ observed_column }} as observed_through from {{ observed_through_relation() }}
 ),
 
 in_window as (

@@ -2,11 +2,12 @@
   Online features: the same lead models, compiled for a few leads at one instant instead of for every lead on
   the weekly grid (scoring/online.py runs the compiled query per request). `dbt compile --vars
   '{online_features: true}'` makes every model of the chain ephemeral, so the mart compiles to one query, and
-  switches three things, all here or in the macros that call these:
+  switches four things, all here or in the macros that call these:
   - raw tables are read from `__online__<table>` relations, which the caller defines as the requested leads'
     rows (of the warehouse or of a request's body);
   - the spine is one row per requested lead (`__online__request`) at the instant `$as_of_at`;
-  - the as-of grid has that one instant: a row known at or before it is visible at it, a later one never.
+  - the as-of grid has that one instant: a row known at or before it is visible at it, a later one never;
+  - what is known is what had been loaded by that instant (observed_through_relation).
   The feature definitions themselves are not repeated anywhere.
 -#}
 {% macro is_online() -%}
@@ -16,6 +17,16 @@
 {#- The requested instant: a query parameter bound per request. -#}
 {% macro online_as_of_at() -%}
     cast($as_of_at as timestamp)
+{%- endmacro %}
+
+{#- The data's high-water marks (int_observed_through). Online both are the instant scored: what had been loaded
+    by then is what is known, so every label of a fresh row is still censored. -#}
+{% macro observed_through_relation() -%}
+    {%- if is_online() -%}
+    (select {{ online_as_of_at() }} as lead_observed_through, {{ online_as_of_at() }} as customer_observed_through)
+    {%- else -%}
+    {{ ref('int_observed_through') }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The relation holding the requested leads' rows of a raw table. -#}

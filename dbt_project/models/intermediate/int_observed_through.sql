@@ -1,14 +1,8 @@
 {#-
   The data's high-water marks: the latest time the lead-facing and the customer-facing sources had loaded.
   Labels are emitted only for windows that end by them; the spines stop at them.
-  A fixed value for both can be passed as the `observed_through` var. Online (macros/online.sql) both are the
-  instant scored: what had been loaded by then is what is known, so every label is still censored.
+  A fixed value for both can be passed as the `observed_through` var.
 -#}
-{%- if is_online() %}
-select
-    {{ online_as_of_at() }} as lead_observed_through,
-    {{ online_as_of_at() }} as customer_observed_through
-{%- else %}
 with lead_loads as (
     select max(_loaded_at) as loaded_through from {{ ref('stg_crm__leads') }}
     union all
@@ -43,4 +37,3 @@ final as (
 )
 
 select * from final
-{%- endif %}
