@@ -273,3 +273,9 @@ def test_the_python_api_returns_frames_and_a_scikit_learn_model(house, mart):
     np.testing.assert_allclose(fresh.scores.conversion_probability, leads.conversion_probability.head(5), atol=1e-9)
     with pytest.raises(ValueError, match="lacks mart columns"):
         model.predict_proba(latest[["score"]] if "score" in latest else latest.iloc[:, :2])
+
+
+def test_the_openapi_document_lists_every_route(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/health", "/models", "/leads/{lead_id}/score", "/customers/{account_id}/score", "/leads/score"} <= set(paths)
+    assert "lead_ids" in client.get("/openapi.json").text and client.get("/docs").status_code == 200
