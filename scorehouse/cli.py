@@ -288,13 +288,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from scorehouse.api import Scorehouse
+    from scorehouse.api import NotFound, Scorehouse
     from scorehouse.service import Limits, create_app
 
     token = _service_token(args)
     house = Scorehouse(settings=_settings(args))  # the published copy of --warehouse
     print(f"compiling the lead features' online query and loading the models from {house.path} ...", flush=True)
-    house.prepare()
+    try:
+        house.prepare()
+    except NotFound as missing:  # stored scores can still be served
+        print(f"warning: {missing}; fresh lead scores answer 404 until a run publishes a lead model", flush=True)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_leads=args.max_leads,
                     timeout_seconds=args.timeout_seconds)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

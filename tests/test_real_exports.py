@@ -19,6 +19,7 @@ from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
 from ml.selection import MIN_FOLD_POSITIVES, rolling_folds
 from ml.split import out_of_time_split
 from ml.train import train_model
+from scorehouse.api import Scorehouse
 from scorehouse.cli import main
 from scorehouse.pipeline import build_features
 from scoring.batch import score_model
@@ -64,6 +65,31 @@ def test_a_salesforce_lead_export_alone_trains_and_scores_and_so_does_it_with_pa
     assert score_model(settings, LEAD_CONVERSION) > 0
     viewed = _one(settings, "select count(*) from marts.fct_lead_features where page_views_total > 0")[0][0]
     assert viewed > 0
+    _fresh_features_equal_the_mart(settings, "page_views_total > 0")
+
+
+def _fresh_features_equal_the_mart(settings, where: str = "true") -> None:
+    """Scores on request (scorehouse.api, scoring/online.py) compute the mart's rows from an export's own rows."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        sample = con.execute(f"select * from marts.fct_lead_features where {where} "
+                             "using sample 12 rows (reservoir, 7)").df()
+    assert len(sample) == 12
+    house = Scorehouse(settings.warehouse_path, settings)
+    try:
+        for row in sample.itertuples(index=False):
+            fresh = house.features([row.lead_id], as_of=row.as_of_at.to_pydatetime())
+            assert len(fresh) == 1, (row.lead_id, row.as_of_at)
+            for column in sample.columns:
+                if column.startswith("label") or column == "is_label_observed":
+                    continue
+                expected, got = getattr(row, column), fresh[column].iloc[0]
+                assert (pd.isna(expected) and pd.isna(got)) or expected == got or \
+                    abs(float(expected) - float(got)) <= 1e-9, (row.lead_id, column, expected, got)
+        scored = house.score(sample)
+        np.testing.assert_allclose(scored.scores.conversion_probability,
+                                   house.model().predict_proba(sample)[:, 1], atol=1e-9)
+    finally:
+        house.close()
 
 
 def test_a_landing_page_known_only_by_a_hashed_id_keeps_its_identity(tmp_path):
@@ -224,6 +250,7 @@ def test_maven_crm_through_the_multi_table_path_finds_no_signal_and_flags_close_
     flagged = _one(settings, "select flagged_reason from ml.leakage_audit where column_name = '_extra.close_value'")
     assert flagged and "would leak" in flagged[0][0]
     assert _one(settings, "select signal_found from ml.model_registry where is_active")[0][0] is False
+    _fresh_features_equal_the_mart(settings)
 
 
 def test_a_library_error_in_training_reaches_the_user_in_data_terms(pipeline_run, tmp_path, monkeypatch, capsys):
