@@ -123,8 +123,12 @@ def _scope(table: str, body: set[str]) -> str:
         return f"""{_raw(table)} where anonymous_id in (
                     select anonymous_id from raw.web_identifies where user_id in (select lead_id from {own}))"""
     if table in ("web_pages", "web_tracks"):
+        # the lead's own rows, then its visitors' other rows: two arms whose filters DuckDB pushes into the
+        # scans (one `or` would read every row of the table in full)
         return f"""{_raw(table)} where user_id in (select lead_id from {own})
-                or anonymous_id in (select anonymous_id from {ONLINE}web_identifies)"""
+            union all
+            {_raw(table)} where anonymous_id in (select anonymous_id from {ONLINE}web_identifies)
+                and (user_id is null or user_id not in (select lead_id from {own}))"""
     if table not in LEAD_FEATURE_SOURCES:
         return _empty(table)  # customer tables: read only for the customers' high-water mark
     raise ValueError(f"online features: no scope for raw table {table}")
