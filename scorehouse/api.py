@@ -264,17 +264,23 @@ class Scorehouse:
 
     def score_leads(self, lead_ids: Sequence[str], as_of: datetime | None = None,
                     body: Mapping[str, Sequence[Mapping[str, object]]] | None = None,
-                    timeout_seconds: float | None = None) -> FreshScore:
-        """Fresh scores for several leads at one instant (see score_lead)."""
+                    timeout_seconds: float | None = None, missing_ok: bool = False) -> FreshScore:
+        """Fresh scores for several leads at one instant (see score_lead); NotFound names the leads without a
+        feature row then, unless `missing_ok` (they are then simply absent)."""
+        as_of = _instant(as_of)
         rows = self.features(lead_ids, as_of, body, timeout_seconds)
         missing = sorted(set(map(str, lead_ids)) - set(rows["lead_id"]))
-        if missing:
-            raise NotFound(f"no feature row for lead {', '.join(missing[:5])} as of {_instant(as_of)}: not in the "
-                           "warehouse (or the body), not yet known then, or already closed")
+        if missing and not missing_ok:
+            raise NotFound(not_scorable(missing, as_of))
         return self.score(rows)
 
     def close(self) -> None:
         self._generation.con.close()
+
+
+def not_scorable(lead_ids: Sequence[str], as_of: datetime) -> str:
+    return (f"no feature row for lead {', '.join(lead_ids[:5])} as of {as_of}: not in the warehouse (or the body), "
+            "not yet known then, or already closed")
 
 
 def _instant(as_of: datetime | None) -> datetime:

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.contract import BY_NAME, LEAD_FEATURE_SOURCES
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
-from scorehouse.api import NotFound, Scorehouse
+from scorehouse.api import FreshScore, NotFound, Scorehouse, not_scorable
 
 log = logging.getLogger("scorehouse.service")
 _bearer = HTTPBearer(auto_error=False)
@@ -216,10 +216,78 @@ class _BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
+class FreshBatcher:
+    """Scores "now" for leads in the warehouse, for concurrent requests together: the requests waiting when a
+    query starts go into the next one, up to `max_leads` leads. Planning the feature query is most of a fresh
+    score's time and does not grow with the leads in it, so under load the service answers several requests for
+    the price of one; a lone request waits for nobody. At most `parallel` queries run at once (one per core:
+    DuckDB plans a query on one thread)."""
+
+    def __init__(self, house: Scorehouse, limits: Limits, parallel: int = 2) -> None:
+        self.house, self.limits, self.parallel = house, limits, parallel
+        self.waiting: list[tuple[list[str], asyncio.Future]] = []
+        self.running = 0
+        self.queries = 0  # for tests and curiosity: how many feature queries answered the requests
+
+    async def score(self, lead_ids: list[str]):
+        future = asyncio.get_running_loop().create_future()
+        # a request that timed out never reads its answer: mark it read, so asyncio does not log it (with its ids)
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self.waiting.append((list(dict.fromkeys(lead_ids)), future))
+        if self.running < self.parallel:
+            self.running += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await asyncio.shield(future)
+
+    def _next_batch(self) -> list[tuple[list[str], asyncio.Future]]:
+        batch, leads = [], 0
+        while self.waiting and (not batch or leads + len(self.waiting[0][0]) <= self.limits.max_leads):
+            request = self.waiting.pop(0)
+            batch.append(request)
+            leads += len(request[0])
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            while batch := self._next_batch():
+                ids = list(dict.fromkeys(lead for lead_ids, _ in batch for lead in lead_ids))
+                as_of = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+                self.queries += 1
+                try:
+                    result = await run_in_threadpool(self.house.score_leads, ids, as_of, None,
+                                                     self.limits.timeout_seconds, True)
+                except Exception as error:  # noqa: BLE001 - every request of the batch gets the same answer
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for lead_ids, future in batch:
+                    if not future.done():
+                        _settle(future, result, lead_ids, as_of)
+        finally:
+            self.running -= 1
+
+
+def _settle(future: asyncio.Future, result, lead_ids: list[str], as_of: datetime) -> None:
+    """One request's part of a batch's scores, or NotFound naming its leads without a row."""
+    scored = set(result.scores["lead_id"]) if len(result.scores) else set()
+    missing = [lead for lead in lead_ids if lead not in scored]
+    if missing:
+        future.set_exception(NotFound(not_scorable(missing, as_of)))
+        return
+    mine = set(lead_ids)
+    reasons = result.reasons
+    future.set_result(FreshScore(
+        result.scores[result.scores["lead_id"].isin(mine)].reset_index(drop=True),
+        result.features[result.features["lead_id"].isin(mine)].reset_index(drop=True),
+        reasons[reasons["entity_id"].isin(mine)].reset_index(drop=True) if len(reasons) else reasons))
+
+
 def create_app(house: Scorehouse, token: str | None, limits: Limits = Limits()) -> FastAPI:
     """The service's app. `token` None means no authentication (only for `--insecure-local`)."""
     app = FastAPI(title="scorehouse", version="0.1.0",
                   description="Lead conversion and customer churn scores: stored by the batch, or fresh.")
+    batcher = FreshBatcher(house, limits)
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
     app.add_middleware(_RequestLog)  # outermost: it logs the 413s too
 
@@ -279,8 +347,11 @@ def create_app(house: Scorehouse, token: str | None, limits: Limits = Limits()) 
                         return _error(413, f"{table}: {len(rows)} rows, at most {limits.max_rows} per request")
                     body[table] = [row.model_dump(by_alias=True) for row in rows]
         try:
-            result = await asyncio.wait_for(run_in_threadpool(
-                house.score_leads, ids, request.as_of, body, limits.timeout_seconds), limits.timeout_seconds)
+            if body is None and request.as_of is None:  # "now" for leads in the warehouse: shares a query
+                result = await asyncio.wait_for(batcher.score(ids), limits.timeout_seconds)
+            else:
+                result = await asyncio.wait_for(run_in_threadpool(
+                    house.score_leads, ids, request.as_of, body, limits.timeout_seconds), limits.timeout_seconds)
         except NotFound as missing:
             return _error(404, str(missing))
         except (TimeoutError, asyncio.TimeoutError):

@@ -3,6 +3,7 @@ every error path answers with its status and names the problem, and nothing pers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -17,9 +18,9 @@ from fastapi.testclient import TestClient
 from sklearn.base import is_classifier
 
 from core.publish import published_path
-from scorehouse.api import Scorehouse
+from scorehouse.api import NotFound, Scorehouse
 from scorehouse.cli import main
-from scorehouse.service import Limits, create_app
+from scorehouse.service import FreshBatcher, Limits, create_app
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +75,25 @@ def test_fresh_features_and_probabilities_equal_the_mart_row_and_the_batch_score
             different = [c for c in mart.columns if c not in LABEL_COLUMNS and not _same(row[c], got["features"][c])]
             assert not different, (row.lead_id, as_of_at, different)
             assert abs(got["conversion_probability"] - batch_probability) <= 1e-9
+
+
+def test_concurrent_requests_for_now_share_queries_and_get_their_own_scores(house):
+    batcher = FreshBatcher(house, Limits(max_leads=20))
+    leads = list(house.leads().lead_id.sample(12, random_state=4))
+
+    async def together():
+        return await asyncio.gather(*(batcher.score([lead]) for lead in leads), return_exceptions=True)
+
+    answers = asyncio.run(together())
+    assert batcher.queries < len(leads)  # the first query takes one request, the next ones the rest
+    for lead, answer in zip(leads, answers):
+        if isinstance(answer, NotFound):  # closed after the stored run: no row as of now
+            continue
+        assert list(answer.scores.lead_id) == [lead] and set(answer.reasons.entity_id) == {lead}
+        alone = house.score_lead(lead, as_of=answer.scores.as_of_at.iloc[0].to_pydatetime())
+        assert abs(alone.scores.conversion_probability.iloc[0] - answer.scores.conversion_probability.iloc[0]) <= 1e-9
+        together, single = answer.features.iloc[0], alone.features.iloc[0]
+        assert not [c for c in single.index if not _same(single[c], together[c])]
 
 
 def test_fresh_scores_at_the_stored_as_of_equal_the_stored_scores(house, client):
