@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 
@@ -130,7 +129,7 @@ def _scope(table: str, body: set[str]) -> str:
             {_raw(table)} where anonymous_id in (select anonymous_id from {ONLINE}web_identifies)
                 and (user_id is null or user_id not in (select lead_id from {own}))"""
     if table not in LEAD_FEATURE_SOURCES:
-        return _empty(table)  # customer tables: read only for the customers' high-water mark
+        return _empty(table)  # a table that never reaches a lead (the compiled query reads none today)
     raise ValueError(f"online features: no scope for raw table {table}")
 
 
@@ -208,7 +207,3 @@ def mart_columns(con, catalog_mart: str = "marts.fct_lead_features") -> list[Mar
         raise LookupError(f"{catalog_mart} is missing: build the warehouse (`scorehouse run`) before scoring online")
     return [MartColumn(name, type_) for name, type_ in rows]
 
-
-def published_catalog(path: Path) -> str:
-    """DuckDB names a file's catalog after its stem."""
-    return path.stem
