@@ -67,6 +67,13 @@ class _Generation:
         self.lock = threading.Lock()
         self.online: OnlineFeatures | None = None
 
+    def forget_cursor(self) -> None:
+        """Close this thread's connection; the next call opens a new one."""
+        cursor = getattr(self.local, "cursor", None)
+        self.local.cursor = None
+        if cursor is not None:
+            cursor.close()
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection for this thread (DuckDB connections are not shared between threads)."""
         cursor = getattr(self.local, "cursor", None)
@@ -147,10 +154,9 @@ class Scorehouse:
 
     def published_run(self) -> dict:
         """Which published run is being read: its id and when it was published."""
-        generation = self._current()
-        row = generation.cursor().execute(
-            "select run_id, published_at from meta.published_runs order by published_at desc limit 1"
-        ).fetchall() if ("meta", "published_runs") in generation.tables else []
+        cursor = self._reader("meta", "published_runs")
+        row = cursor.execute("select run_id, published_at from meta.published_runs order by published_at desc "
+                             "limit 1").fetchall() if cursor else []
         return {"published_run": row[0][0] if row else None, "published_at": row[0][1] if row else None}
 
     def prepare(self) -> None:
@@ -161,11 +167,15 @@ class Scorehouse:
         self._online(generation)
         self._fast_path(generation, LEAD_CONVERSION, bundle)
 
+    def _reader(self, schema: str, table: str) -> duckdb.DuckDBPyConnection | None:
+        """This thread's connection to the published run, if the run has that table (None otherwise)."""
+        generation = self._current()
+        return generation.cursor() if (schema, table) in generation.tables else None
+
     # -- stored scores -----------------------------------------------------------------------------------------
     def _stored(self, spec: ModelSpec, ids: Sequence[str] | None) -> pd.DataFrame:
-        generation = self._current()
-        cursor = generation.cursor()
-        if ("scores", spec.score_table) not in generation.tables:
+        cursor = self._reader("scores", spec.score_table)
+        if cursor is None:
             return pd.DataFrame()
         where = f" where {spec.entity_key} in (select unnest(?))" if ids is not None else ""
         return cursor.execute(f"select * from scores.{spec.score_table}{where} order by {spec.entity_key}",
@@ -182,9 +192,8 @@ class Scorehouse:
     def stored_score(self, model_name: str, entity_id: str) -> dict:
         """One stored score as a dict; NotFound if the published run did not score that id."""
         spec = SPECS[model_name]
-        generation = self._current()
-        cursor = generation.cursor()
-        if ("scores", spec.score_table) not in generation.tables:
+        cursor = self._reader("scores", spec.score_table)
+        if cursor is None:
             raise NotFound(f"no {spec.score_table} in the published run")
         result = cursor.execute(f"select * from scores.{spec.score_table} where {spec.entity_key} = ?", [entity_id])
         rows = result.fetchall()
@@ -194,9 +203,8 @@ class Scorehouse:
 
     def explain(self, entity_id: str, model_name: str = LEAD_CONVERSION.name) -> pd.DataFrame:
         """The stored reasons behind an id's score: the factors raising and lowering it, strongest first."""
-        generation = self._current()
-        cursor = generation.cursor()
-        if ("scores", "score_reasons") not in generation.tables:
+        cursor = self._reader("scores", "score_reasons")
+        if cursor is None:
             raise NotFound("no scores.score_reasons in the published run")
         rows = cursor.execute(
             "select direction, rank, factor, reason, contribution, model_version, as_of_date, scored_at "
@@ -209,9 +217,8 @@ class Scorehouse:
     # -- models ------------------------------------------------------------------------------------------------
     def models(self) -> pd.DataFrame:
         """The active models with their test metrics."""
-        generation = self._current()
-        cursor = generation.cursor()
-        if ("ml", "model_registry") not in generation.tables:
+        cursor = self._reader("ml", "model_registry")
+        if cursor is None:
             return pd.DataFrame()
         return cursor.execute(
             "select model_name, model_version, algorithm, trained_at, horizon_days, threshold, test_roc_auc, "
@@ -232,16 +239,25 @@ class Scorehouse:
         `timeout_seconds` (the query is interrupted)."""
         generation = self._current()
         online, cursor = self._online(generation), generation.cursor()
-        timer = threading.Timer(timeout_seconds, cursor.interrupt) if timeout_seconds else None
-        if timer:
-            timer.start()
+        if not timeout_seconds:
+            return online.rows(cursor, lead_ids, scoring_instant(as_of), body)
+        fired = threading.Event()
+
+        def stop() -> None:
+            fired.set()
+            cursor.interrupt()
+
+        timer = threading.Timer(timeout_seconds, stop)
+        timer.start()
         try:
-            return online.rows(cursor, lead_ids, _instant(as_of), body)
+            return online.rows(cursor, lead_ids, scoring_instant(as_of), body)
         except duckdb.InterruptException as interrupted:
             raise TimeoutError(f"computing features took longer than {timeout_seconds:g} s") from interrupted
         finally:
-            if timer:
-                timer.cancel()
+            timer.cancel()
+            timer.join()
+            if fired.is_set():  # an interrupt that came as the query ended must not stop this thread's next one
+                generation.forget_cursor()
 
     def score(self, frame: pd.DataFrame, model_name: str = LEAD_CONVERSION.name) -> FreshScore:
         """Score feature rows (mart columns) with the active model, as the batch does: probability, score, tier,
@@ -251,9 +267,9 @@ class Scorehouse:
         spec = SPECS[model_name]
         if frame.empty:
             return FreshScore(pd.DataFrame(), frame, pd.DataFrame())
-        explained = explain(bundle, spec, frame.reset_index(drop=True), lambda _m: None,
-                            fast=self._fast_path(generation, spec, bundle))
-        scores = score_columns(bundle, spec, frame.reset_index(drop=True), explained)
+        rows = frame.reset_index(drop=True)
+        explained = explain(bundle, spec, rows, lambda _m: None, fast=self._fast_path(generation, spec, bundle))
+        scores = score_columns(bundle, spec, rows, explained)
         scores.insert(2, "as_of_at", frame[_as_of_column(frame)].to_numpy())
         return FreshScore(scores, frame, explained.reasons)
 
@@ -267,7 +283,7 @@ class Scorehouse:
                     timeout_seconds: float | None = None, missing_ok: bool = False) -> FreshScore:
         """Fresh scores for several leads at one instant (see score_lead); NotFound names the leads without a
         feature row then, unless `missing_ok` (they are then simply absent)."""
-        as_of = _instant(as_of)
+        as_of = scoring_instant(as_of)
         rows = self.features(lead_ids, as_of, body, timeout_seconds)
         missing = sorted(set(map(str, lead_ids)) - set(rows["lead_id"]))
         if missing and not missing_ok:
@@ -283,7 +299,7 @@ def not_scorable(lead_ids: Sequence[str], as_of: datetime) -> str:
             "not yet known then, or already closed")
 
 
-def _instant(as_of: datetime | None) -> datetime:
+def scoring_instant(as_of: datetime | None) -> datetime:
     """A naive UTC timestamp, as the warehouse stores times; default now (to the second)."""
     if as_of is None:
         return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.contract import BY_NAME, LEAD_FEATURE_SOURCES
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
-from scorehouse.api import FreshScore, NotFound, Scorehouse, not_scorable
+from scorehouse.api import FreshScore, NotFound, Scorehouse, not_scorable, scoring_instant
 
 log = logging.getLogger("scorehouse.service")
 _bearer = HTTPBearer(auto_error=False)
@@ -125,18 +125,14 @@ class FreshScores(BaseModel):
 # -- helpers -----------------------------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     """A value JSON can carry (numpy and pandas scalars, NaN and NaT as null)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
-        return None
     if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
+        value = value.item()
     try:
         if pd.isna(value):
             return None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # a list or an array: not a missing value
         pass
-    return value
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
 
 
 def _record(row: dict) -> dict:
@@ -251,7 +247,7 @@ class FreshBatcher:
         try:
             while batch := self._next_batch():
                 ids = list(dict.fromkeys(lead for lead_ids, _ in batch for lead in lead_ids))
-                as_of = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+                as_of = scoring_instant(None)
                 self.queries += 1
                 try:
                     result = await run_in_threadpool(self.house.score_leads, ids, as_of, None,

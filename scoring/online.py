@@ -4,7 +4,7 @@
 `fct_lead_features` into one query whose spine is the requested leads at the instant `$as_of_at` and whose raw
 tables are relations named `__online__<table>`. This module defines those relations for one request, as the
 requested leads' rows of the warehouse (or of a request's body), and runs the query. No feature is defined here:
-a feature row computed now equals the mart's row for the same lead and instant (tests/test_online.py).
+a feature row computed now equals the mart's row for the same lead and instant (tests/test_service.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pandas as pd
 from core.config import Settings
 from core.contract import BY_NAME, LEAD_FEATURE_SOURCES, RAW_TABLES
 from core.dbt import run_dbt
+from core.warehouse import quote_identifier
 
 MART_NODE = "model.scorehouse.fct_lead_features"
 ONLINE = "__online__"
@@ -30,10 +31,10 @@ LEAD_KEYED = {"crm_lead_status_history": "lead_id", "crm_activities": "lead_id",
 
 @dataclass(frozen=True)
 class FeatureQuery:
-    """The compiled mart query and the catalog name its warehouse relations are qualified with."""
+    """The compiled mart query. Its few warehouse relations are qualified with the warehouse file's stem (it is
+    compiled against a scratch file of the same name), the catalog core.warehouse.open_published attaches."""
 
     sql: str
-    catalog: str
 
     @property
     def raw_tables(self) -> tuple[str, ...]:
@@ -59,37 +60,33 @@ def compile_feature_query(settings: Settings) -> FeatureQuery:
     cached = folder / f"fct_lead_features-{_project_fingerprint(settings)}.json"
     if cached.exists():
         saved = json.loads(cached.read_text())
-        return FeatureQuery(saved["sql"], saved["catalog"])
+        return FeatureQuery(saved["sql"])
     folder.mkdir(parents=True, exist_ok=True)
     scratch = replace(settings, engine="duckdb", warehouse_path=folder / settings.warehouse_path.name)
     target = folder / "dbt_target"
     run_dbt(scratch, "compile", ["--select", "fct_lead_features"], quiet=True,
             extra_vars={"online_features": True}, target_path=target)
     node = json.loads((target / "manifest.json").read_text())["nodes"][MART_NODE]
-    query = FeatureQuery(node["compiled_code"], node["database"])
+    query = FeatureQuery(node["compiled_code"])
     for stale in folder.glob("fct_lead_features-*.json"):
         stale.unlink()
-    cached.write_text(json.dumps({"sql": query.sql, "catalog": query.catalog}))
+    cached.write_text(json.dumps({"sql": query.sql}))
     return query
-
-
-def _quoted(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def _typed_select(table: str, relation: str) -> str:
     """The rows of `relation` with the raw table's columns cast to their contract types."""
-    columns = ", ".join(f"cast({_quoted(c.name)} as {c.type}) as {_quoted(c.name)}" for c in BY_NAME[table].columns)
+    columns = ", ".join(f"cast({quote_identifier(c.name)} as {c.type}) as {quote_identifier(c.name)}" for c in BY_NAME[table].columns)
     return f"select {columns} from {relation}"
 
 
 def _raw(table: str) -> str:
     """The raw table's contract columns, in contract order (a body's rows line up with them)."""
-    return f"select {', '.join(_quoted(c.name) for c in BY_NAME[table].columns)} from raw.{table}"
+    return f"select {', '.join(quote_identifier(c.name) for c in BY_NAME[table].columns)} from raw.{table}"
 
 
 def _empty(table: str) -> str:
-    columns = ", ".join(f"cast(null as {c.type}) as {_quoted(c.name)}" for c in BY_NAME[table].columns)
+    columns = ", ".join(f"cast(null as {c.type}) as {quote_identifier(c.name)}" for c in BY_NAME[table].columns)
     return f"select {columns} where false"
 
 
@@ -99,7 +96,7 @@ def _scope(table: str, body: set[str]) -> str:
     request's body come from it instead of the warehouse."""
     own = f"{ONLINE}request"
     if table in body:
-        given = f"select * from ({_typed_select(table, '__body__' + table)})"
+        given = _typed_select(table, "__body__" + table)
     if table == "crm_leads":
         mine = given if table in body else f"{_raw('crm_leads')} where lead_id in (select lead_id from {own})"
         # colleagues: every row of the other leads that share a company domain with a requested lead
@@ -174,7 +171,7 @@ class OnlineFeatures:
     def __init__(self, query: FeatureQuery, mart_columns: Sequence[MartColumn]) -> None:
         self.query = query
         self.columns = tuple(mart_columns)
-        self._select = ", ".join(f"cast({_quoted(c.name)} as {c.type}) as {_quoted(c.name)}" for c in self.columns)
+        self._select = ", ".join(f"cast({quote_identifier(c.name)} as {c.type}) as {quote_identifier(c.name)}" for c in self.columns)
         self._sql: dict[tuple[str, ...], str] = {}
 
     def _statement(self, body_tables: tuple[str, ...]) -> str:
@@ -198,12 +195,12 @@ class OnlineFeatures:
                 con.unregister(f"__body__{table}")
 
 
-def mart_columns(con, catalog_mart: str = "marts.fct_lead_features") -> list[MartColumn]:
+def mart_columns(con, mart: str = "marts.fct_lead_features") -> list[MartColumn]:
     """The mart's columns and types, as the warehouse holds them (the query's columns are cast to these)."""
-    schema, table = catalog_mart.split(".")
+    schema, table = mart.split(".")
     rows = con.execute("select column_name, data_type from information_schema.columns "
                        "where table_schema = ? and table_name = ? order by ordinal_position", [schema, table]).fetchall()
     if not rows:
-        raise LookupError(f"{catalog_mart} is missing: build the warehouse (`scorehouse run`) before scoring online")
+        raise LookupError(f"{mart} is missing: build the warehouse (`scorehouse run`) before scoring online")
     return [MartColumn(name, type_) for name, type_ in rows]
 
