@@ -17,6 +17,7 @@ from core.config import Settings
 from core.outputs import ensure_outputs
 from core.warehouse import Connection, is_spark, table_exists, transaction, update_rows
 from ml.leakage import record_audit
+from ml.pipeline import in_row_chunks
 
 # A warehouse made before horizon_days became optional (the columns themselves: _outputs__sources.yml)
 REGISTRY_MIGRATION = "alter table ml.model_registry alter column horizon_days drop not null"
@@ -35,7 +36,8 @@ class ModelBundle:
     baseline: dict[str, Any] | None = None  # a typical training row, for explanations
 
     def predict_proba(self, frame: pd.DataFrame):
-        return self.estimator.predict_proba(self.spec.model_input(frame))[:, 1]
+        # in pieces: models registered before their pipelines did so themselves score large frames as fast
+        return in_row_chunks(lambda part: self.estimator.predict_proba(self.spec.model_input(part))[:, 1], frame)
 
     def as_estimator(self) -> BundleClassifier:
         return BundleClassifier(self)

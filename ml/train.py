@@ -49,7 +49,7 @@ IMPORTANCE_ROWS = 4_000
 IMPORTANCE_REPEATS = 3
 SELECTION_RULE = (
     "grid points are narrowed by successive halving on training rows per fold (a third of the challengers go on "
-    "to three times the rows; the baseline always does); a candidate that reaches the last rung must beat the "
+    "to three times the rows; the baseline's best grid point always does); a candidate that reaches the last rung must beat the "
     "logistic baseline's PR-AUC in every rolling out-of-time fold; among those and the baseline, the highest mean "
     "fold PR-AUC wins (within 0.005: the highest mean ROC-AUC)"
 )

@@ -11,13 +11,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.impute import SimpleImputer
 from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, TargetEncoder
 
 import ml.dataset
 from ml.dataset import load_labelled
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
 from ml.importance import permutation_importances, row_orders
-from ml.pipeline import CANDIDATES, make_pipeline_for
+from ml.pipeline import CANDIDATES, MISSING, CategoryCodes, RowChunkedPipeline, in_row_chunks, make_pipeline_for
 from ml.registry import load_active
 from ml.selection import (
     MAX_FOLD_ROWS,
@@ -125,6 +129,48 @@ def test_models_fitted_on_categories_score_like_models_fitted_on_text(pipeline_r
                                    on_text.predict_proba(as_text[list(spec.features)])[:, 1], rtol=0, atol=1e-12)
 
 
+def test_category_codes_give_the_encoders_what_imputed_text_gave_them(pipeline_run):
+    """Text columns reach the encoders as integer codes; each encoder must produce the very matrix it produced
+    from the text with missing values imputed (fitted on categories as training reads them, applied to text as
+    scoring reads it, with values fit never saw)."""
+    settings, _ = pipeline_run
+    spec = LEAD_CONVERSION
+    frame = read(settings, load_labelled, spec).frame()
+    fit, later = frame.iloc[:6000], frame.iloc[6000:]
+    text_columns = list(spec.categorical + spec.target_encoded + spec.frequent_values)
+    unseen = [c for c in text_columns if set(later[c].dropna()) - set(fit[c].dropna())]
+    assert unseen, "no value of the later rows is new to the fit rows: unknown values are not exercised"
+    as_text = later[text_columns].astype(object).astype("str").where(later[text_columns].notna())
+    y = fit[spec.label].astype(int).to_numpy()
+    encoders = {
+        "one-hot": lambda: OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+        "frequent values": lambda: OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01,
+                                                 max_categories=20, sparse_output=False),
+        "target": lambda: TargetEncoder(target_type="binary", smooth=50.0, cv=StratifiedKFold(5)),
+    }
+    for name, encoder in encoders.items():
+        imputed = make_pipeline(SimpleImputer(strategy="constant", fill_value=MISSING), encoder())
+        coded = make_pipeline(CategoryCodes(), encoder())
+        np.testing.assert_array_equal(coded.fit_transform(fit[text_columns], y),
+                                      imputed.fit_transform(fit[text_columns], y), err_msg=name)
+        np.testing.assert_array_equal(coded.transform(as_text), imputed.transform(as_text), err_msg=name)
+
+
+def test_pipelines_predict_large_frames_in_pieces_as_they_would_whole(pipeline_run):
+    settings, _ = pipeline_run
+    spec = LEAD_CONVERSION
+    frame = read(settings, load_labelled, spec).frame()
+    baseline = next(c for c in CANDIDATES if c.name == "logistic_l1")
+    model = fit_weighted(make_pipeline_for(baseline, baseline.grid[0], spec, 7, 1), frame.head(6000), spec)
+    assert isinstance(model, RowChunkedPipeline)
+    rows = frame[list(spec.features)]
+    whole = super(RowChunkedPipeline, model).predict_proba(rows)
+    # equal up to the last bit or two: the matrix products sum in another order on matrices of another height
+    np.testing.assert_allclose(in_row_chunks(model.predict_proba, rows, rows=1000), whole, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.predict_proba(rows), whole, rtol=0, atol=1e-12)
+    assert len(rows) > 1000
+
+
 def test_rolling_folds_keep_the_embargo():
     dates = pd.Series(pd.date_range("2025-01-06", periods=60, freq="7D").repeat(10))
     for train, validation in rolling_folds(dates, horizon_days=90, folds=3):
@@ -148,11 +194,13 @@ def test_halving_rungs_end_at_the_rows_the_folds_have():
     assert rung_caps([5 * MAX_FOLD_ROWS]) == [ninth, third, MAX_FOLD_ROWS]
 
 
-def test_halving_keeps_every_baseline_point_and_a_third_of_the_rest():
-    scored = [CandidateResult("logistic_l1", {"C": c}, [0.01], [0.5]) for c in (1, 2)]
+def test_halving_keeps_the_best_baseline_point_and_a_third_of_the_rest():
+    scored = [CandidateResult("logistic_l1", {"C": c}, [auc], [0.5]) for c, auc in ((1, 0.01), (2, 0.02), (3, 0.02))]
     scored += [CandidateResult(f"challenger_{k}", {}, [k / 10], [0.5]) for k in range(7)]
     kept = _survivors(scored, "logistic_l1")
-    assert [t.name for t in kept] == ["logistic_l1", "logistic_l1", "challenger_6", "challenger_5", "challenger_4"]
+    # the baseline goes on even when every challenger beats it; of its equal points, the first in grid order
+    assert [(t.name, t.params) for t in kept] == [("logistic_l1", {"C": 2}), ("challenger_6", {}),
+                                                  ("challenger_5", {}), ("challenger_4", {})]
 
 
 def test_only_grid_points_measured_on_the_baselines_rows_can_win():
