@@ -36,7 +36,7 @@ MAX_FOLD_ROWS = 30_000  # each fold fit sees at most this many rows (a fixed ran
 RUNG_FACTOR = 3
 RUNGS = 3
 # Before the last rung a fold is scored on at most this many held-out rows per training row (a fixed random
-# sample): ranking grid points coarsely needs far fewer rows than the final comparison, which uses every row.
+# sample): ranking grid points coarsely needs far fewer rows than the final comparison.
 EARLY_HELD_PER_TRAINING_ROW = 3
 # The last rung scores each fold on at most this many of its block's rows (all of them at 100,000 leads, whose
 # blocks hold 113,000-148,000): at a million leads a block holds several times more, and every held-out row
