@@ -40,18 +40,19 @@ def _fetch_compact_chunks(result, keep_text: str) -> list[pd.DataFrame]:
 
 
 def _assemble(chunks: list[pd.DataFrame]) -> pd.DataFrame:
-    """One frame from the chunks, column by column so that text never comes back as strings (the chunks'
-    categories differ; a union recodes them). Called after the connection closes, so that DuckDB's buffers
-    are gone before the frame is copied together: at 1M leads the load then peaked at 4.5 GiB, against
-    6.4 GiB with the connection still open."""
+    """One frame from the chunks, text still as categories: each text column's chunks are recoded to the union
+    of their categories (sorted), then the chunks are joined block by block. Called after the connection
+    closes, so that DuckDB's buffers are gone before the frame is copied together: at 1M leads the load then
+    peaked at 4.5 GiB, against 6.4 GiB with the connection still open. (Joining column by column and building
+    the frame from the columns took 2.8 s at 100,000 leads, against 0.4 s: pandas copied every column twice.)"""
     if len(chunks) == 1:
         return chunks[0]
-    frame = {}
     for column in chunks[0].columns:
-        parts = [chunk.pop(column) for chunk in chunks]  # each chunk's column is freed as it is copied
-        frame[column] = (union_categoricals(parts, sort_categories=True)
-                         if isinstance(parts[0].dtype, pd.CategoricalDtype) else pd.concat(parts, ignore_index=True))
-    return pd.DataFrame(frame)
+        if isinstance(chunks[0][column].dtype, pd.CategoricalDtype):
+            categories = union_categoricals([chunk[column] for chunk in chunks], sort_categories=True).categories
+            for chunk in chunks:
+                chunk[column] = chunk[column].cat.set_categories(categories)
+    return pd.concat(chunks, ignore_index=True)
 
 
 def check_horizon(con: Connection, spec: ModelSpec, horizon_days: int) -> None:

@@ -40,6 +40,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from core.outputs import ensure_outputs, output_tables
 from core.warehouse import delete_rows
+from ml.metrics import text_codes
 
 NEAR_PERFECT_AUC = 0.95
 ONE_CLASS_FILL_AUC = 0.90
@@ -62,15 +63,6 @@ def _folded(auc: float) -> float:
     return float(max(auc, 1 - auc))
 
 
-def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(code per row, the text of each code): values grouped by their text, missing as `(missing)`. Built from
-    the distinct values, so a column of 100,000 rows costs one hash pass instead of 100,000 str() calls."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    text = np.array(["(missing)" if pd.isna(u) else str(u) for u in uniques], dtype=object)
-    merged, labels = pd.factorize(text)  # distinct values with the same text (1 and "1") are one group
-    return merged[codes] if len(codes) else codes, np.asarray(labels, dtype=object)
-
-
 def single_column_auc(values: pd.Series, y: np.ndarray, seed: int = 7) -> float:
     """Out-of-fold ROC-AUC of one column alone (categories by their out-of-fold positive rate), folded to >= 0.5."""
     if values.nunique(dropna=False) < 2:
@@ -78,7 +70,7 @@ def single_column_auc(values: pd.Series, y: np.ndarray, seed: int = 7) -> float:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         x = values.astype(float).fillna(values.astype(float).median()).to_numpy()
     else:
-        codes, labels = _text_codes(values)
+        codes, labels = text_codes(values)
         x = np.zeros(len(values))
         prior = y.mean()
         for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(codes, y):
@@ -124,7 +116,7 @@ class OneClassValue:
 
 def one_class_value(values: pd.Series, y: np.ndarray) -> OneClassValue | None:
     """The value whose rows come most nearly from one class only, if any meets the thresholds above."""
-    codes, labels = _text_codes(values)
+    codes, labels = text_codes(values)
     counts = pd.DataFrame({"sum": np.bincount(codes, weights=y, minlength=len(labels)).astype(np.asarray(y).dtype),
                            "count": np.bincount(codes, minlength=len(labels))},
                           index=pd.Index(labels, name="value")).sort_index()
