@@ -215,7 +215,8 @@ def in_row_chunks(apply: Callable[[Any], np.ndarray], X, rows: int = CHUNK_ROWS)
 
 
 def _final_step_has(method: str) -> Callable[[Pipeline], bool]:
-    return lambda pipeline: hasattr(pipeline._final_estimator, method)
+    """The pipeline offers `method` only where its estimator does (calibration asks for decision_function first)."""
+    return lambda pipeline: hasattr(pipeline.steps[-1][1], method)
 
 
 class RowChunkedPipeline(Pipeline):
