@@ -48,6 +48,8 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
         frame = self._frame(X)
         self.categories_ = [np.sort(np.union1d(self._observed(self._text(frame[c])), [MISSING]).astype(object))
                             for c in frame.columns]
+        # looked up on every transform (each scored batch and request): the hash tables are built once, here
+        self.lookups_ = [pd.Index(categories, dtype=object) for categories in self.categories_]
         self.n_features_in_ = frame.shape[1]
         return self
 
@@ -56,9 +58,8 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
         if frame.shape[1] != self.n_features_in_:
             raise ValueError(f"expected {self.n_features_in_} columns, got {frame.shape[1]}")
         out = np.empty(frame.shape, dtype=np.int64)
-        for j, (column, categories) in enumerate(zip(frame.columns, self.categories_)):
+        for j, (column, known) in enumerate(zip(frame.columns, self.lookups_)):
             text = self._text(frame[column])
-            known = pd.Index(categories, dtype=object)
             missing = known.get_loc(MISSING)
             if isinstance(text, pd.Categorical):  # look up each category once, then follow the row codes
                 codes = np.append(known.get_indexer(text.categories.astype(object)), missing)[text.codes]

@@ -27,6 +27,7 @@ import pandas as pd
 from core.config import Settings
 from core.publish import published_path
 from core.warehouse import open_published, quote_identifier
+from ml.dataset import latest_snapshot_sql
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION, ModelSpec
 from ml.registry import BundleClassifier, ModelBundle, load_active
 from scoring.batch import score_columns
@@ -146,9 +147,7 @@ class Scorehouse:
         """The fast explanation path, verified once per published model on the stored snapshot's first rows."""
         with generation.lock:
             if spec.name not in generation.fast:
-                sample = generation.cursor().execute(
-                    f"select * from {spec.mart} where {spec.date_column} = (select max({spec.date_column}) "
-                    f"from {spec.mart}) order by {spec.entity_key} limit 500").df()
+                sample = generation.cursor().execute(latest_snapshot_sql(spec) + " limit 500").df()
                 generation.fast[spec.name] = verified_fast_path(bundle, spec, sample) if len(sample) else None
             return generation.fast[spec.name]
 

@@ -74,10 +74,16 @@ def compile_feature_query(settings: Settings) -> FeatureQuery:
     return query
 
 
+def _casts(columns, value: str | None = None) -> str:
+    """`cast(<column> as <type>) as <column>` for each column (anything with a name and a type); with `value`,
+    that value is cast instead (an empty relation's typed nulls)."""
+    return ", ".join(f"cast({value or quote_identifier(c.name)} as {c.type}) as {quote_identifier(c.name)}"
+                     for c in columns)
+
+
 def _typed_select(table: str, relation: str) -> str:
     """The rows of `relation` with the raw table's columns cast to their contract types."""
-    columns = ", ".join(f"cast({quote_identifier(c.name)} as {c.type}) as {quote_identifier(c.name)}" for c in BY_NAME[table].columns)
-    return f"select {columns} from {relation}"
+    return f"select {_casts(BY_NAME[table].columns)} from {relation}"
 
 
 def _raw(table: str) -> str:
@@ -86,8 +92,7 @@ def _raw(table: str) -> str:
 
 
 def _empty(table: str) -> str:
-    columns = ", ".join(f"cast(null as {c.type}) as {quote_identifier(c.name)}" for c in BY_NAME[table].columns)
-    return f"select {columns} where false"
+    return f"select {_casts(BY_NAME[table].columns, 'null')} where false"
 
 
 def _scope(table: str, body: set[str]) -> str:
@@ -171,7 +176,7 @@ class OnlineFeatures:
     def __init__(self, query: FeatureQuery, mart_columns: Sequence[MartColumn]) -> None:
         self.query = query
         self.columns = tuple(mart_columns)
-        self._select = ", ".join(f"cast({quote_identifier(c.name)} as {c.type}) as {quote_identifier(c.name)}" for c in self.columns)
+        self._select = _casts(self.columns)
         self._sql: dict[tuple[str, ...], str] = {}
 
     def _statement(self, body_tables: tuple[str, ...]) -> str:
