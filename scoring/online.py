@@ -16,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 
 from core.config import Settings
 from core.contract import BY_NAME, LEAD_FEATURE_SOURCES, RAW_TABLES
 from core.dbt import run_dbt
-from core.warehouse import quote_identifier
+from core.warehouse import quote_identifier, quote_string
 
 MART_NODE = "model.scorehouse.fct_lead_features"
 ONLINE = "__online__"
@@ -171,7 +172,11 @@ def body_frames(rows: Mapping[str, Sequence[Mapping[str, object]]], loaded_at: d
 
 
 class OnlineFeatures:
-    """Feature rows computed now, on a read-only connection to a published warehouse."""
+    """Feature rows computed now, on a read-only connection to a published warehouse.
+
+    Each connection prepares the query once per set of body tables and then only executes it: the query text is
+    about 100 KB, and parsing it took 25 ms of each request. DuckDB still binds and plans a prepared query that
+    scans tables on every execution (measured; about 80 ms of the rest)."""
 
     def __init__(self, query: FeatureQuery, mart_columns: Sequence[MartColumn]) -> None:
         self.query = query
@@ -185,6 +190,21 @@ class OnlineFeatures:
                                      "order by lead_id"
         return self._sql[body_tables]
 
+    def _execute(self, con, body_tables: tuple[str, ...], lead_ids: Sequence[str], as_of_at: datetime) -> pd.DataFrame:
+        """Execute the connection's prepared query, preparing it on the connection's first request."""
+        name = "online_features_" + hashlib.sha256(",".join(body_tables).encode()).hexdigest()[:12]
+        ids = ", ".join(quote_string(str(i)) for i in lead_ids)
+        # EXECUTE takes values, not parameters: the ids and the instant are written as typed literals
+        execute = (f"execute {name}(lead_ids := cast([{ids}] as varchar[]), "
+                   f"as_of_at := cast({quote_string(as_of_at.isoformat(sep=' '))} as timestamp))")
+        try:
+            return con.execute(execute).df()
+        except duckdb.BinderException as error:
+            if "does not exist" not in str(error):
+                raise
+        con.execute(f"prepare {name} as {self._statement(body_tables)}")
+        return con.execute(execute).df()
+
     def rows(self, con, lead_ids: Sequence[str], as_of_at: datetime,
              body: Mapping[str, Sequence[Mapping[str, object]]] | None = None) -> pd.DataFrame:
         """The leads' feature rows as of `as_of_at` (one per lead known and still open then; others have none).
@@ -193,8 +213,7 @@ class OnlineFeatures:
         for table, frame in frames.items():
             con.register(f"__body__{table}", frame)
         try:
-            return con.execute(self._statement(tuple(sorted(frames))),
-                               {"lead_ids": [str(i) for i in lead_ids], "as_of_at": as_of_at}).df()
+            return self._execute(con, tuple(sorted(frames)), lead_ids, as_of_at)
         finally:
             for table in frames:
                 con.unregister(f"__body__{table}")
