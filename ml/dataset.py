@@ -7,7 +7,15 @@ import json
 import pandas as pd
 from pandas.api.types import is_string_dtype, union_categoricals
 
-from core.warehouse import Connection, entity_share_condition, fixed_sample_sql, table_columns
+from core.warehouse import (
+    Connection,
+    entity_share_condition,
+    fixed_sample_sql,
+    is_spark,
+    quote_string,
+    table_columns,
+    transaction,
+)
 from ml.diagnostics import ENTITY_SOURCES, InsufficientData, why_no_rows
 from ml.features import ModelSpec
 
@@ -23,6 +31,9 @@ def _columns(spec: ModelSpec, prefix: str = "") -> str:
 # so memory stays bounded at millions of leads. Fold fits and the final fit sample further (ml/selection.py).
 MAX_LABELLED_ROWS = 2_000_000
 FETCH_VECTORS = 64  # rows arrive in chunks of 64 DuckDB vectors (131,072 rows)
+# On DuckDB, a text column with at most this many distinct values is read as an ENUM of them (see _enum_casts);
+# one with more arrives as text and is made a category chunk by chunk.
+MAX_ENUM_VALUES = 10_000
 
 
 def _fetch_compact_chunks(result, keep_text: str) -> list[pd.DataFrame]:
@@ -33,10 +44,40 @@ def _fetch_compact_chunks(result, keep_text: str) -> list[pd.DataFrame]:
     chunks = []
     while not (chunk := result.fetch_df_chunk(FETCH_VECTORS)).empty:
         for column in chunk.columns:
-            if column != keep_text and is_string_dtype(chunk[column]):
+            dtype = chunk[column].dtype
+            if isinstance(dtype, pd.CategoricalDtype):
+                if dtype.ordered:  # an ENUM arrives as an ordered category; text categories are unordered
+                    chunk[column] = chunk[column].cat.as_unordered()
+            elif column != keep_text and is_string_dtype(chunk[column]):
                 chunk[column] = chunk[column].astype("category")
         chunks.append(chunk)
     return chunks or [result.df()]
+
+
+def _enum_casts(con: Connection, spec: ModelSpec, where: str, keep_text: str) -> dict[str, str]:
+    """DuckDB only: for each text column read (but keep_text) with at most MAX_ENUM_VALUES distinct values in the
+    rows `where` selects, `cast(m.<column> as ENUM(<those values, sorted>))`. DuckDB hands an ENUM to pandas as a
+    category built once from its values, where text arrives as one Python string per row that is then made a
+    category: at 100,000 leads (1.4M rows, 18 text columns) the read took 3.8 s instead of 8.7. The values are
+    sorted as union_categoricals sorts them, so the categories are the same either way. Call it in the
+    transaction that reads the rows: a value missing from its ENUM would fail the cast."""
+    if is_spark(con):
+        return {}
+    schema, table = spec.mart.split(".")
+    types = dict(con.execute("select column_name, data_type from information_schema.columns "
+                             "where table_schema = ? and table_name = ?", [schema, table]).fetchall())
+    text = [c for c in dict.fromkeys(_columns(spec).split(", ")) if types.get(c) == "VARCHAR" and c != keep_text]
+    if not text:
+        return {}
+    counts = ", ".join(f"count(distinct m.{c})" for c in text)
+    wanted = [c for c, n in zip(text, con.execute(f"select {counts} from {spec.mart} m where {where}").fetchall()[0])
+              if 0 < n <= MAX_ENUM_VALUES]
+    if not wanted:
+        return {}
+    lists = ", ".join(f"list(distinct m.{c}) filter (where m.{c} is not null)" for c in wanted)
+    values = con.execute(f"select {lists} from {spec.mart} m where {where}").fetchall()[0]
+    return {c: f"cast(m.{c} as enum({', '.join(quote_string(v) for v in sorted(found))})) as {c}"
+            for c, found in zip(wanted, values)}
 
 
 def _assemble(chunks: list[pd.DataFrame]) -> pd.DataFrame:
@@ -99,11 +140,14 @@ def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED
     if share < 1.0:
         labelled += f" and {entity_share_condition(con, f'm.{spec.entity_key}', share)}"
     value_join, value = _value_expression(spec)
-    chunks = _fetch_compact_chunks(con.execute(
-        f"select {_columns(spec, 'm.')}, cast({value} as double) as {VALUE} from {spec.mart} m {value_join} "
-        f"where {labelled} "
-        f"order by m.{spec.date_column}, m.{spec.entity_key}"
-    ), keep_text=spec.entity_key)
+    with transaction(con):
+        casts = _enum_casts(con, spec, labelled, keep_text=spec.entity_key)
+        selected = ", ".join(casts.get(c, f"m.{c}") for c in _columns(spec).split(", "))
+        chunks = _fetch_compact_chunks(con.execute(
+            f"select {selected}, cast({value} as double) as {VALUE} from {spec.mart} m {value_join} "
+            f"where {labelled} "
+            f"order by m.{spec.date_column}, m.{spec.entity_key}"
+        ), keep_text=spec.entity_key)
     if sum(len(chunk) for chunk in chunks) == 0:
         raise InsufficientData(why_no_rows(con, spec) or f"{spec.mart} has no labelled rows")
     return LabelledChunks(chunks, share)
