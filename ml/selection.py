@@ -165,8 +165,10 @@ def _score_fold(frame: pd.DataFrame, spec: ModelSpec, train: np.ndarray, validat
 def _run_rung(frame: pd.DataFrame, spec: ModelSpec, fold_masks, cap: int, held_cap: int,
               configs: list[tuple[Candidate, dict]], seed: int, threads: int, say) -> list[CandidateResult]:
     """Every configuration fitted on at most `cap` rows of each fold and scored on at most `held_cap` rows of the
-    fold's block. One fold's matrices are held at a time. (Running two folds at once on two cores took as long:
-    boosting and the forests use both cores already.)"""
+    fold's block. One fold's matrices are held at a time. No two fits run at once on threads: it took as long
+    (boosting and the forests use both cores already), and liblinear draws from the C library's process-wide
+    random generator, so two logistic fits at once give other models from run to run (a fold's PR-AUC 0.23117
+    alone, 0.23123 beside another fit)."""
     trials = [CandidateResult(c.name, params, rows=cap) for c, params in configs]
     for fold, (train, validation) in enumerate(fold_masks):
         scores, training_rows, held_rows = _score_fold(frame, spec, train, validation, fold, cap, held_cap, configs,

@@ -87,13 +87,24 @@ def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_ru
             assert roc_auc_score(y, p) == pytest.approx(result.fold_roc_auc[fold], abs=1e-12)
 
 
-def test_training_rows_arrive_with_text_as_categories_and_nothing_else_changed(pipeline_run, monkeypatch):
-    """Training rows are fetched in chunks with text turned into categories (to bound memory): every value must
-    equal a plain fetch's, even when a category first appears in a later chunk; the entity key stays text."""
+@pytest.mark.parametrize("as_enum", [True, False], ids=["text read as enums", "text made categories per chunk"])
+def test_training_rows_arrive_with_text_as_categories_and_nothing_else_changed(pipeline_run, monkeypatch, as_enum):
+    """Training rows are fetched in chunks with text turned into categories (to bound memory), on DuckDB by
+    reading it as ENUMs, or (a column with too many values) chunk by chunk: every value must equal a plain
+    fetch's, even when a category first appears in a later chunk; the entity key stays text. Both ways give the
+    same frame."""
     settings, _ = pipeline_run
     spec = LEAD_CONVERSION
     monkeypatch.setattr(ml.dataset, "FETCH_VECTORS", 1)  # 2,048-row chunks: many of them on the small run
+    if not as_enum:
+        monkeypatch.setattr(ml.dataset, "MAX_ENUM_VALUES", 0)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        casts = ml.dataset._enum_casts(con, spec, f"m.{spec.observed_flag}", keep_text=spec.entity_key)
+    assert bool(casts) == as_enum
     frame = read(settings, load_labelled, spec).frame()
+    if as_enum:
+        monkeypatch.setattr(ml.dataset, "MAX_ENUM_VALUES", 0)
+        pd.testing.assert_frame_equal(frame, read(settings, load_labelled, spec).frame(), check_exact=True)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         plain = con.execute(f"select {ml.dataset._columns(spec)} from {spec.mart} "
                             f"where {spec.observed_flag} and {spec.label} is not null "
