@@ -237,12 +237,24 @@ class RowChunkedPipeline(Pipeline):
         return in_row_chunks(lambda part: super(RowChunkedPipeline, self).predict(part, **params), X)
 
 
+class DropNearConstant(VarianceThreshold):
+    """VarianceThreshold that hands the matrix on as it is when it keeps every column. VarianceThreshold copies
+    the kept columns even then: 31 ms for 25,000 prepared rows, against 118 ms for preparing them, on every fit
+    and every prediction (at 100,000 leads the simulated mart's 277 prepared columns all varied)."""
+
+    def transform(self, X):
+        support = self.get_support()
+        if support.all() and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(support):
+            return X
+        return super().transform(X)
+
+
 def make_preparation(spec: ModelSpec, scale: bool) -> Pipeline:
     """The steps before the estimator. They see the label (target encoding) but not the sample weights, so
     one fitted preparation serves every candidate with the same `scale` on the same rows."""
     return Pipeline([
         ("prepare", _preprocessor(spec, scale)),
-        ("drop_near_constant", VarianceThreshold(NEAR_ZERO_VARIANCE)),
+        ("drop_near_constant", DropNearConstant(NEAR_ZERO_VARIANCE)),
     ])
 
 

@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -21,7 +22,15 @@ import ml.dataset
 from ml.dataset import load_labelled
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
 from ml.importance import permutation_importances, row_orders
-from ml.pipeline import CANDIDATES, MISSING, CategoryCodes, RowChunkedPipeline, in_row_chunks, make_pipeline_for
+from ml.pipeline import (
+    CANDIDATES,
+    MISSING,
+    CategoryCodes,
+    DropNearConstant,
+    RowChunkedPipeline,
+    in_row_chunks,
+    make_pipeline_for,
+)
 from ml.registry import load_active
 from ml.selection import (
     MAX_FOLD_ROWS,
@@ -165,6 +174,18 @@ def test_category_codes_give_the_encoders_what_imputed_text_gave_them(pipeline_r
         np.testing.assert_array_equal(coded.fit_transform(fit[text_columns], y),
                                       imputed.fit_transform(fit[text_columns], y), err_msg=name)
         np.testing.assert_array_equal(coded.transform(as_text), imputed.transform(as_text), err_msg=name)
+
+
+def test_dropping_near_constant_columns_hands_on_the_matrix_when_all_vary_and_drops_like_variance_threshold():
+    rng = np.random.default_rng(3)
+    varied = rng.normal(size=(200, 5))
+    kept_all = DropNearConstant(1e-8).fit(varied)
+    assert kept_all.transform(varied) is varied  # no copy
+    with_constant = np.column_stack([varied, np.full(200, 2.0), varied[:, :1]])
+    mine, theirs = DropNearConstant(1e-8).fit(with_constant), VarianceThreshold(1e-8).fit(with_constant)
+    assert mine.transform(with_constant).shape == (200, 6)
+    np.testing.assert_array_equal(mine.transform(with_constant), theirs.transform(with_constant))
+    np.testing.assert_array_equal(mine.fit_transform(with_constant), theirs.fit_transform(with_constant))
 
 
 def test_pipelines_predict_large_frames_in_pieces_as_they_would_whole(pipeline_run):
