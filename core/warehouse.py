@@ -209,6 +209,14 @@ def table_columns(con: Connection, schema: str, table: str) -> list[str]:
         "order by ordinal_position", [schema, table]).fetchall()]
 
 
+def column_types(con: Connection, schema: str, table: str) -> dict[str, str]:
+    """DuckDB only: the table's column names and types (as information_schema spells them, e.g. VARCHAR), in
+    order; empty if it does not exist."""
+    return dict(con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [schema, table]).fetchall())
+
+
 def entity_share_condition(con: Connection, column: str, share: float) -> str:
     """A condition true for a fixed share of the values of `column`, chosen by hash (each engine hashes its own
     way, so the two engines choose different entities; either way every row of a chosen entity is in)."""

@@ -9,6 +9,7 @@ from pandas.api.types import is_string_dtype, union_categoricals
 
 from core.warehouse import (
     Connection,
+    column_types,
     entity_share_condition,
     fixed_sample_sql,
     is_spark,
@@ -22,9 +23,14 @@ from ml.features import ModelSpec
 VALUE = "_row_value"  # evaluation only: money at stake per row (never a feature)
 
 
+def _column_names(spec: ModelSpec) -> list[str]:
+    """The mart columns a model's rows are read with, each once."""
+    return list(dict.fromkeys((spec.entity_key, spec.date_column, "as_of_at", *spec.features, *spec.segments,
+                               spec.label)))
+
+
 def _columns(spec: ModelSpec, prefix: str = "") -> str:
-    names = dict.fromkeys((spec.entity_key, spec.date_column, "as_of_at", *spec.features, *spec.segments, spec.label))
-    return ", ".join(f"{prefix}{name}" for name in names)
+    return ", ".join(f"{prefix}{name}" for name in _column_names(spec))
 
 
 # Training reads at most about this many labelled rows: beyond it, a fixed share of entities (all their rows),
@@ -63,10 +69,8 @@ def _enum_casts(con: Connection, spec: ModelSpec, where: str, keep_text: str) ->
     transaction that reads the rows: a value missing from its ENUM would fail the cast."""
     if is_spark(con):
         return {}
-    schema, table = spec.mart.split(".")
-    types = dict(con.execute("select column_name, data_type from information_schema.columns "
-                             "where table_schema = ? and table_name = ?", [schema, table]).fetchall())
-    text = [c for c in dict.fromkeys(_columns(spec).split(", ")) if types.get(c) == "VARCHAR" and c != keep_text]
+    types = column_types(con, *spec.mart.split("."))
+    text = [c for c in _column_names(spec) if types.get(c) == "VARCHAR" and c != keep_text]
     if not text:
         return {}
     counts = ", ".join(f"count(distinct m.{c})" for c in text)
@@ -142,7 +146,7 @@ def load_labelled(con: Connection, spec: ModelSpec, max_rows: int = MAX_LABELLED
     value_join, value = _value_expression(spec)
     with transaction(con):
         casts = _enum_casts(con, spec, labelled, keep_text=spec.entity_key)
-        selected = ", ".join(casts.get(c, f"m.{c}") for c in _columns(spec).split(", "))
+        selected = ", ".join(casts.get(c, f"m.{c}") for c in _column_names(spec))
         chunks = _fetch_compact_chunks(con.execute(
             f"select {selected}, cast({value} as double) as {VALUE} from {spec.mart} m {value_join} "
             f"where {labelled} "

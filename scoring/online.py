@@ -22,7 +22,7 @@ import pandas as pd
 from core.config import Settings
 from core.contract import BY_NAME, LEAD_FEATURE_SOURCES, RAW_TABLES
 from core.dbt import run_dbt
-from core.warehouse import quote_identifier, quote_string
+from core.warehouse import column_types, quote_identifier, quote_string
 
 MART_NODE = "model.scorehouse.fct_lead_features"
 ONLINE = "__online__"
@@ -192,7 +192,7 @@ class OnlineFeatures:
 
     def _execute(self, con, body_tables: tuple[str, ...], lead_ids: Sequence[str], as_of_at: datetime) -> pd.DataFrame:
         """Execute the connection's prepared query, preparing it on the connection's first request."""
-        name = "online_features_" + hashlib.sha256(",".join(body_tables).encode()).hexdigest()[:12]
+        name = "__".join(["online_features", *body_tables])  # raw table names: plain identifiers
         ids = ", ".join(quote_string(str(i)) for i in lead_ids)
         # EXECUTE takes values, not parameters: the ids and the instant are written as typed literals
         execute = (f"execute {name}(lead_ids := cast([{ids}] as varchar[]), "
@@ -221,10 +221,8 @@ class OnlineFeatures:
 
 def mart_columns(con, mart: str = "marts.fct_lead_features") -> list[MartColumn]:
     """The mart's columns and types, as the warehouse holds them (the query's columns are cast to these)."""
-    schema, table = mart.split(".")
-    rows = con.execute("select column_name, data_type from information_schema.columns "
-                       "where table_schema = ? and table_name = ? order by ordinal_position", [schema, table]).fetchall()
-    if not rows:
+    types = column_types(con, *mart.split("."))
+    if not types:
         raise LookupError(f"{mart} is missing: build the warehouse (`scorehouse run`) before scoring online")
-    return [MartColumn(name, type_) for name, type_ in rows]
+    return [MartColumn(name, type_) for name, type_ in types.items()]
 
