@@ -24,22 +24,11 @@
 {%- set last_as_of = incremental_as_of_end(ref('int_lead_spine')) -%}
 with {{ lead_engagement_sources(since, last_as_of) }},
 
--- Each family is computed on its own (macros/lead_engagement.sql) and they meet at the spine row.
-{%- for family in ['windows', 'totals', 'sessions', 'extremes'] %}
-    {{ family }} as (
-        select * from (
-            {{ lead_engagement_family(family, since, last_as_of) }}
-        ) as family_rows
-    ),
-{%- endfor %}
-
+-- Every running column per spine row (macros/lead_engagement.sql).
 running as (
-    -- the join columns once, from using (): qualified stars would repeat lead_id and as_of_date
-    select *  -- noqa: RF02
-    from windows
-    inner join totals using (lead_id, as_of_date)
-    inner join sessions using (lead_id, as_of_date)
-    inner join extremes using (lead_id, as_of_date)
+    select * from (
+        {{ lead_engagement_running(since, last_as_of) }}
+    ) as running_rows
 ),
 
 final as (
