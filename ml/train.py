@@ -222,8 +222,8 @@ def _select_and_fit(settings: Settings, spec: ModelSpec, periods: Periods, say) 
     winner = choose_winner(results)
     by_name = {r.name: r for r in results}
     fit, validation = periods.part("fit"), periods.part("validation")
-    say(f"winner {winner.name}; fitting on {len(fit):,} rows, calibrating on {len(validation):,}, "
-        f"testing on {periods.rows('test'):,}")
+    fitted = f"{len(fit):,} rows" if len(fit) <= MAX_FINAL_ROWS else f"{MAX_FINAL_ROWS:,} of the {len(fit):,} fit rows"
+    say(f"winner {winner.name}; fitting on {fitted}, calibrating on {len(validation):,}, testing on {periods.rows('test'):,}")
     models = {winner.name: _calibrated_fit(winner.name, winner.params, spec, fit, validation, settings)}
     if BASELINE in by_name and BASELINE != winner.name:
         models[BASELINE] = _calibrated_fit(BASELINE, by_name[BASELINE].params, spec, fit, validation, settings)
