@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.utils.class_weight import compute_sample_weight
+from threadpoolctl import threadpool_limits
 
 from ml.features import ModelSpec
 from ml.pipeline import BASELINE, CANDIDATES, Candidate, in_row_chunks, make_preparation
@@ -155,8 +157,11 @@ def _score_fold(frame: pd.DataFrame, spec: ModelSpec, train: np.ndarray, validat
         held_encoded = in_row_chunks(preparation.transform, held[features])
         for k, (candidate, params) in enumerate(configs):
             if candidate.scale == scale:
-                p = candidate.build(params, seed, threads).fit(encoded, y, sample_weight=weights).predict_proba(
-                    held_encoded)[:, 1]
+                one_thread = len(rows) < candidate.one_thread_below
+                threads_used = 1 if one_thread else threads
+                with threadpool_limits(limits=1, user_api="openmp") if one_thread else nullcontext():
+                    p = candidate.build(params, seed, threads_used).fit(
+                        encoded, y, sample_weight=weights).predict_proba(held_encoded)[:, 1]
                 scores[k] = (float(average_precision_score(held_y, p)), float(roc_auc_score(held_y, p)))
         del encoded, held_encoded
     return scores, len(rows), len(held)

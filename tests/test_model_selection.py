@@ -17,6 +17,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, TargetEncoder
+from threadpoolctl import threadpool_limits
 
 import ml.dataset
 from ml.dataset import load_labelled
@@ -67,6 +68,23 @@ def test_all_five_candidates_are_compared_out_of_time(pipeline_run):
         assert set(rows) == {f"candidate:{c.name}" for c in CANDIDATES}
         assert all(0 < v <= 1 for v in rows.values())
         assert training["algorithm"] in {c.name for c in CANDIDATES}
+
+
+def test_boosting_on_one_thread_fits_the_model_it_fits_on_two():
+    """Selection fits gradient boosting on one OpenMP thread below `one_thread_below` training rows (faster there);
+    that must not change the model."""
+    boosting = next(c for c in CANDIDATES if c.name == "hist_gradient_boosting")
+    assert boosting.one_thread_below > 10_000 and all(c.one_thread_below == 0 for c in CANDIDATES if c is not boosting)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3_000, 20))
+    y = (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=3_000) > 1.2).astype(int)
+    scores = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            model = boosting.build(boosting.grid[0], 7, threads).fit(x, y)
+        scores.append(model.predict_proba(x)[:, 1])
+    assert model.n_iter_ > 1
+    np.testing.assert_array_equal(scores[0], scores[1])
 
 
 def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_run):
