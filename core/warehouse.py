@@ -204,9 +204,7 @@ def table_columns(con: Connection, schema: str, table: str) -> list[str]:
     """The table's column names in order (empty if it does not exist)."""
     if is_spark(con):
         return con.columns(schema, table) if con.table_exists(schema, table) else []
-    return [r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-        "order by ordinal_position", [schema, table]).fetchall()]
+    return list(column_types(con, schema, table))
 
 
 def column_types(con: Connection, schema: str, table: str) -> dict[str, str]:

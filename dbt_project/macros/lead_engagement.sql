@@ -326,12 +326,9 @@ colleague_arrivals as (
 {%- set all_additive = spec['all_additive'] -%}
 {%- set running_min = spec['all_running_min'] -%}
 {%- set running_max = spec['all_running_max'] -%}
-{#- A kind of change: its source, the week it lands on, the rows that count, and per output column the SQL of
-    its change (`sums`: added; `mins` / `maxs`: running extremes). -#}
+{#- A kind of change: its source, the week it lands on, the rows that count (`condition`, default all), and per
+    output column the SQL of its change (`sums`: added; `mins` / `maxs`: running extremes). -#}
 {%- set kinds = [] -%}
-{#- Incremental runs: a carried lead's state replaces its changes before `since`, so a change counts only if it
-    falls from `since` on or belongs to a lead new since then (sources carry is_carried). -#}
-{%- set kept = '({week} >= ' ~ since ~ ' or not is_carried)' if since else 'true' -%}
 
 {#- A touch enters every window of its kind the week it becomes visible, and leaves a window of d days the first
     as-of date outside it, or that same week when it was loaded too late to be inside (entering and leaving at
@@ -343,40 +340,44 @@ colleague_arrivals as (
 {%- do entering.update({column: column}) -%}{%- endif -%}{%- endfor -%}
 {%- set extremes_min = {} -%}{%- for column in running_min -%}{%- do extremes_min.update({column: column}) -%}{%- endfor -%}
 {%- set extremes_max = {} -%}{%- for column in running_max -%}{%- do extremes_max.update({column: column}) -%}{%- endfor -%}
-{%- do kinds.append({'name': 'visible', 'source': 'weekly', 'week': 'visible_from', 'where': kept | replace('{week}', 'visible_from'),
+{%- do kinds.append({'name': 'visible', 'source': 'weekly', 'week': 'visible_from',
     'sums': entering, 'mins': extremes_min, 'maxs': extremes_max}) -%}
 {%- for days in [7, 30, 90] -%}
 {%- set leaving = {} -%}
 {%- for name, condition, windows in windowed_counts -%}{%- if days in windows -%}
 {%- do leaving.update({name ~ '_' ~ days ~ 'd': '-' ~ name}) -%}{%- endif -%}{%- endfor -%}
-{%- set week = 'greatest(leaves_' ~ days ~ 'd_at, visible_from)' -%}
-{%- do kinds.append({'name': 'leaves_' ~ days ~ 'd', 'source': 'weekly', 'week': week, 'where': kept | replace('{week}', week),
-    'sums': leaving, 'mins': {}, 'maxs': {}}) -%}
+{%- do kinds.append({'name': 'leaves_' ~ days ~ 'd', 'source': 'weekly',
+    'week': 'greatest(leaves_' ~ days ~ 'd_at, visible_from)', 'sums': leaving}) -%}
 {%- endfor -%}
 {%- do kinds.append({'name': 'enters_prev_30d', 'source': 'weekly', 'week': 'enters_prev_30d_at',
-    'where': 'leaves_prev_30d_at > enters_prev_30d_at and ' ~ kept | replace('{week}', 'enters_prev_30d_at'),
-    'sums': {'engaged_touches_prev_30d': 'engaged_touches'}, 'mins': {}, 'maxs': {}}) -%}
+    'condition': 'leaves_prev_30d_at > enters_prev_30d_at', 'sums': {'engaged_touches_prev_30d': 'engaged_touches'}}) -%}
 {%- do kinds.append({'name': 'leaves_prev_30d', 'source': 'weekly', 'week': 'leaves_prev_30d_at',
-    'where': 'leaves_prev_30d_at > enters_prev_30d_at and ' ~ kept | replace('{week}', 'leaves_prev_30d_at'),
-    'sums': {'engaged_touches_prev_30d': '-engaged_touches'}, 'mins': {}, 'maxs': {}}) -%}
+    'condition': 'leaves_prev_30d_at > enters_prev_30d_at', 'sums': {'engaged_touches_prev_30d': '-engaged_touches'}}) -%}
 {#- Sessions: counted once, bounces and length as a session's views arrive; in a window while one view is. -#}
 {%- do kinds.append({'name': 'session_visible', 'source': 'session_windows', 'week': 'visible_from',
-    'where': kept | replace('{week}', 'visible_from'), 'sums': {'sessions_total': 'case when views_before = 0 then 1 else 0 end',
-    'bounce_sessions': 'bounce_change', 'session_seconds': 'seconds_change'}, 'mins': {}, 'maxs': {}}) -%}
+    'sums': {'sessions_total': 'case when views_before = 0 then 1 else 0 end', 'bounce_sessions': 'bounce_change',
+             'session_seconds': 'seconds_change'}}) -%}
 {%- for days in [7, 30, 90] -%}
+{%- set in_window = 'leaves_' ~ days ~ 'd_at > adds_' ~ days ~ 'd_from' -%}
 {%- do kinds.append({'name': 'session_adds_' ~ days ~ 'd', 'source': 'session_windows', 'week': 'adds_' ~ days ~ 'd_from',
-    'where': 'leaves_' ~ days ~ 'd_at > adds_' ~ days ~ 'd_from and ' ~ kept | replace('{week}', 'adds_' ~ days ~ 'd_from'),
-    'sums': {'web_sessions_' ~ days ~ 'd': '1'}, 'mins': {}, 'maxs': {}}) -%}
+    'condition': in_window, 'sums': {'web_sessions_' ~ days ~ 'd': '1'}}) -%}
 {%- do kinds.append({'name': 'session_leaves_' ~ days ~ 'd', 'source': 'session_windows', 'week': 'leaves_' ~ days ~ 'd_at',
-    'where': 'leaves_' ~ days ~ 'd_at > adds_' ~ days ~ 'd_from and ' ~ kept | replace('{week}', 'leaves_' ~ days ~ 'd_at'),
-    'sums': {'web_sessions_' ~ days ~ 'd': '-1'}, 'mins': {}, 'maxs': {}}) -%}
+    'condition': in_window, 'sums': {'web_sessions_' ~ days ~ 'd': '-1'}}) -%}
 {%- endfor -%}
-{%- do kinds.append({'name': 'channels', 'source': 'channel_firsts', 'week': 'visible_from', 'where': kept | replace('{week}', 'visible_from'),
-    'sums': {'channels_seen': '1'}, 'mins': {}, 'maxs': {}}) -%}
+{%- do kinds.append({'name': 'channels', 'source': 'channel_firsts', 'week': 'visible_from', 'sums': {'channels_seen': '1'}}) -%}
 {%- do kinds.append({'name': 'colleagues', 'source': 'colleague_arrivals', 'week': 'visible_from',
-    'where': kept | replace('{week}', 'visible_from'), 'sums': {'colleagues_known': 'colleagues'}, 'mins': {}, 'maxs': {}}) -%}
+    'sums': {'colleagues_known': 'colleagues'}}) -%}
+
+{#- Incremental runs: a carried lead's state replaces its changes before `since`, so a change counts only if it
+    falls from `since` on or belongs to a lead new since then (sources carry is_carried). -#}
+{%- set kept = '({week} >= ' ~ since ~ ' or not is_carried)' if since else 'true' -%}
+{%- for kind in kinds -%}
+{%- set conditions = [kind['condition']] if 'condition' in kind else [] -%}
+{%- if since -%}{%- do conditions.append(kept | replace('{week}', kind['week'])) -%}{%- endif -%}
+{%- do kind.update({'where': conditions | join(' and ') or 'true'}) -%}
+{%- endfor -%}
 {%- if since -%}
-{#- incremental: the state at the last week built, for the leads still on the spine -#}
+{#- ... that state: the running figures at the last week built, for the leads still on the spine -#}
 {%- set carried_sums = {} -%}{%- for column in all_additive -%}{%- do carried_sums.update({column: column}) -%}{%- endfor -%}
 {%- do kinds.append({'name': 'carried', 'source': 'carried', 'week': 'as_of_date',
     'where': 'changes.lead_id in (select lead_id from lead_scope)',
@@ -384,7 +385,7 @@ colleague_arrivals as (
 {%- endif -%}
 {#- Per output column, the kinds that move it. -#}
 {%- set moved_by = {} -%}
-{%- for kind in kinds -%}{%- for part in ['sums', 'mins', 'maxs'] -%}{%- for column in kind[part] -%}
+{%- for kind in kinds -%}{%- for part in ['sums', 'mins', 'maxs'] -%}{%- for column in kind.get(part, {}) -%}
 {%- do moved_by.setdefault(column, []).append('change_' ~ kind['name'] ~ '.' ~ column) -%}
 {%- endfor -%}{%- endfor -%}{%- endfor -%}
 {%- for name, condition, windows in windowed_counts -%}{%- for days in windows -%}
@@ -403,8 +404,8 @@ change_{{ kind['name'] }} as (
         {#- sums as doubles (8 bytes, exact for counts below 2^53): DuckDB keeps sums of integers as 128-bit -#}
         {%- set selected = [] -%}
         {%- for column, expression in kind['sums'].items() -%}{%- do selected.append('sum(cast(' ~ expression ~ ' as double)) as ' ~ column) -%}{%- endfor -%}
-        {%- for column, expression in kind['mins'].items() -%}{%- do selected.append('min(' ~ expression ~ ') as ' ~ column) -%}{%- endfor -%}
-        {%- for column, expression in kind['maxs'].items() -%}{%- do selected.append('max(' ~ expression ~ ') as ' ~ column) -%}{%- endfor %}
+        {%- for column, expression in kind.get('mins', {}).items() -%}{%- do selected.append('min(' ~ expression ~ ') as ' ~ column) -%}{%- endfor -%}
+        {%- for column, expression in kind.get('maxs', {}).items() -%}{%- do selected.append('max(' ~ expression ~ ') as ' ~ column) -%}{%- endfor %}
         {{ selected | join(',\n        ') }}
     from {{ kind['source'] }} as changes
     inner join spine_start on changes.lead_id = spine_start.lead_id
