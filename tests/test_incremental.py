@@ -174,8 +174,8 @@ def test_planted_bugs_in_the_incremental_path_are_caught(builds):
     milestones are recomputed only for leads new since the previous build, not for every lead with new touches."""
     planted, full, root = builds["planted"], builds["full"], builds["root"]
     project = copy_project(planted, root / "planted_project")
-    plant(project, "dbt_project/macros/lead_engagement.sql", "dbt.dateadd('day', -98, since)",
-          "dbt.dateadd('day', -30, since)")
+    plant(project, "dbt_project/macros/lead_engagement.sql", "scorehouse.shift_timestamp('day', -98, since)",
+          "scorehouse.shift_timestamp('day', -30, since)")
     plant(project, "dbt_project/models/intermediate/int_lead_journey_milestones.sql",
           "where _loaded_at > {{ loaded_after }} and step_number is not null)",
           "where _loaded_at > {{ loaded_after }} and step_number is not null\n"

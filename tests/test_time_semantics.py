@@ -138,8 +138,8 @@ LEAKS = {
     ),
     "trailing_window_one_day_too_wide": (
         POINT_IN_TIME,
-        "{{ first_as_of_at_or_after(dbt.dateadd('day', days, event_at), period) }}",
-        "{{ first_as_of_at_or_after(dbt.dateadd('day', days + 1, event_at), period) }}",
+        "{{ first_as_of_at_or_after(scorehouse.shift_timestamp('day', days, event_at), period) }}",
+        "{{ first_as_of_at_or_after(scorehouse.shift_timestamp('day', days + 1, event_at), period) }}",
         {"reference", "dbt_unit_tests"},
     ),
     "journey_ordered_by_event_time_alone": (
@@ -157,13 +157,13 @@ LEAKS = {
     ),
     "label_counts_outcomes_recorded_after_the_window": (
         POINT_IN_TIME,
-        "\n     and {{ loaded_at }} <= {{ dbt.dateadd('day', horizon_days, as_of_at) }})",
+        "\n     and {{ loaded_at }} <= {{ scorehouse.shift_timestamp('day', horizon_days, as_of_at) }})",
         ")",
         {"invariance", "dbt_unit_tests"},
     ),
     "usage_counted_before_the_day_is_over": (
         "dbt_project/models/staging/product/stg_product__usage_daily.sql",
-        "{{ dbt.dateadd('day', 1, 'cast(cast(usage_date as date) as timestamp)') }} as usage_complete_at",
+        "{{ scorehouse.shift_timestamp('day', 1, 'cast(cast(usage_date as date) as timestamp)') }} as usage_complete_at",
         "cast(cast(usage_date as date) as timestamp) as usage_complete_at",
         {"customer_reference"},
     ),

@@ -34,10 +34,10 @@ final as (
         spine.{{ entity_key }},
         spine.as_of_date,
         {{ horizon_days }} as label_horizon_days,
-        {{ dbt.dateadd('day', horizon_days, 'spine.as_of_at') }} as label_window_end_at,
-        {{ dbt.dateadd('day', horizon_days, 'spine.as_of_at') }} <= observed.observed_through as is_label_observed,
+        {{ scorehouse.shift_timestamp('day', horizon_days, 'spine.as_of_at') }} as label_window_end_at,
+        {{ scorehouse.shift_timestamp('day', horizon_days, 'spine.as_of_at') }} <= observed.observed_through as is_label_observed,
         case
-            when {{ dbt.dateadd('day', horizon_days, 'spine.as_of_at') }} <= observed.observed_through
+            when {{ scorehouse.shift_timestamp('day', horizon_days, 'spine.as_of_at') }} <= observed.observed_through
                 then in_window.happened
         end as {{ label_name }}
     from spine

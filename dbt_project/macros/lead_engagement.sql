@@ -113,7 +113,7 @@ spine as (
 -- the touches that change a sum from `since` on (new, or leaving a window); leads new since then need all.
 carried as (
     select * from {{ this }}
-    where as_of_date = cast({{ dbt.dateadd('day', -7, since) }} as date)
+    where as_of_date = cast({{ scorehouse.shift_timestamp('day', -7, since) }} as date)
 ),
 
 lead_scope as (
@@ -138,7 +138,7 @@ scoped_touches as (
     select touches.*, true as is_carried
     from {{ ref('int_lead_touch_events') }} as touches
     where touches.visible_from <= {{ last_as_of }}
-        and (touches.visible_from >= {{ since }} or touches.event_at > {{ dbt.dateadd('day', -98, since) }})
+        and (touches.visible_from >= {{ since }} or touches.event_at > {{ scorehouse.shift_timestamp('day', -98, since) }})
         and touches.lead_id in (select lead_id from lead_scope where is_carried)
     union all
     -- A lead new since then needs all of its touches.

@@ -8,14 +8,14 @@
 
 {#- Trailing window (as_of - days, as_of]: the lower edge is open, the as-of instant itself is in. -#}
 {% macro in_trailing_window(event_at, as_of_at, days) -%}
-    ({{ event_at }} > {{ dbt.dateadd('day', -1 * days, as_of_at) }} and {{ event_at }} <= {{ as_of_at }})
+    ({{ event_at }} > {{ scorehouse.shift_timestamp('day', -1 * days, as_of_at) }} and {{ event_at }} <= {{ as_of_at }})
 {%- endmacro %}
 
 {#- Label window (as_of, as_of + horizon]; an outcome counts only if it was recorded by the window's end. -#}
 {% macro in_label_window(event_at, loaded_at, as_of_at, horizon_days) -%}
     ({{ event_at }} > {{ as_of_at }}
-     and {{ event_at }} <= {{ dbt.dateadd('day', horizon_days, as_of_at) }}
-     and {{ loaded_at }} <= {{ dbt.dateadd('day', horizon_days, as_of_at) }})
+     and {{ event_at }} <= {{ scorehouse.shift_timestamp('day', horizon_days, as_of_at) }}
+     and {{ loaded_at }} <= {{ scorehouse.shift_timestamp('day', horizon_days, as_of_at) }})
 {%- endmacro %}
 
 {% macro lead_horizon_days() -%}
@@ -55,13 +55,13 @@
         cast(periods.as_of_at as timestamp) as as_of_at
     from {{ entities }}
     inner join (
-        select {{ dbt.dateadd(period, 'numbers.n', 'first_period.period_start') }} as as_of_at
+        select {{ scorehouse.shift_timestamp(period, 'numbers.n', 'first_period.period_start') }} as as_of_at
         from ({{ integers_to_9999() }}) as numbers
         cross join (
             select {{ dbt.date_trunc(period, 'min(known_at)') }} as period_start from {{ entities }}
         ) as first_period
         cross join {{ observed }}
-        where {{ dbt.dateadd(period, 'numbers.n', 'first_period.period_start') }} <= {{ observed }}.observed_through
+        where {{ scorehouse.shift_timestamp(period, 'numbers.n', 'first_period.period_start') }} <= {{ observed }}.observed_through
     ) as periods
         on periods.as_of_at >= {{ entities }}.known_at
     where {{ entities }}.known_at is not null
@@ -78,13 +78,13 @@
     {%- if is_online() -%}
     {#- online the grid is the one requested instant: visible at it, or (the day after it) never -#}
     cast(case when {{ ts }} <= {{ online_as_of_at() }} then {{ online_as_of_at() }}
-              else {{ dbt.dateadd('day', 1, online_as_of_at()) }} end as date)
+              else {{ scorehouse.shift_timestamp('day', 1, online_as_of_at()) }} end as date)
     {%- else -%}
     cast(case when {{ ts }} = {{ dbt.date_trunc(period, ts) }} then {{ dbt.date_trunc(period, ts) }}
-              else {{ dbt.dateadd(period, 1, dbt.date_trunc(period, ts)) }} end as date)
+              else {{ scorehouse.shift_timestamp(period, 1, dbt.date_trunc(period, ts)) }} end as date)
     {%- endif -%}
 {%- endmacro %}
 
 {% macro first_as_of_outside_window(event_at, days, period='week') -%}
-    {{ first_as_of_at_or_after(dbt.dateadd('day', days, event_at), period) }}
+    {{ first_as_of_at_or_after(scorehouse.shift_timestamp('day', days, event_at), period) }}
 {%- endmacro %}

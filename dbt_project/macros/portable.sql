@@ -54,3 +54,18 @@
 {% macro default__string_literal(text) -%}'{{ text | replace("'", "''") }}'{%- endmacro %}
 
 {% macro spark__string_literal(text) -%}'{{ text | replace('\\', '\\\\') | replace("'", "\\'") }}'{%- endmacro %}
+
+
+{#- `amount` days, weeks or months after a timestamp (a date is taken as its midnight). DuckDB: dbt's dateadd.
+    Spark: timestampadd, which keeps fractions of a second; dbt-spark's dateadd rebuilds the instant from whole
+    seconds, repeating its argument six times, and a first as-of date nests it four times deep: the expressions of
+    the lead engagement model grew to thousands of nodes that Spark's planner took tens of seconds over. -#}
+{% macro shift_timestamp(datepart, amount, ts) -%}
+  {{- adapter.dispatch('shift_timestamp', 'scorehouse')(datepart, amount, ts) -}}
+{%- endmacro %}
+
+{% macro default__shift_timestamp(datepart, amount, ts) -%}{{ dbt.dateadd(datepart, amount, ts) }}{%- endmacro %}
+
+{% macro spark__shift_timestamp(datepart, amount, ts) -%}
+  timestampadd({{ datepart | upper }}, {{ amount }}, {{ ts }})
+{%- endmacro %}

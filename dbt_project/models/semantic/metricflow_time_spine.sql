@@ -3,5 +3,5 @@ with days as (
     {{ integers_to_9999() }}
 )
 
-select cast({{ dbt.dateadd('day', 'n', "cast('2015-01-01' as date)") }} as date) as date_day
+select cast({{ scorehouse.shift_timestamp('day', 'n', "cast('2015-01-01' as date)") }} as date) as date_day
 from days

@@ -10,7 +10,7 @@ renamed as (
         cast(active_users as integer) as active_users,
         cast(feature_usage_index as double) as feature_usage_index,
         -- a day's usage is complete, and so knowable, only when the day is over
-        {{ dbt.dateadd('day', 1, 'cast(cast(usage_date as date) as timestamp)') }} as usage_complete_at,
+        {{ scorehouse.shift_timestamp('day', 1, 'cast(cast(usage_date as date) as timestamp)') }} as usage_complete_at,
         cast(_loaded_at as timestamp) as _loaded_at
     from checked
     where _reject_reason is null
