@@ -440,6 +440,38 @@ change_last_step as (
 ),
 
 weeks as (
+    {{ scorehouse.engagement_weeks(kinds, moved_by, all_additive, running_min, running_max) }}
+)
+
+select
+    lead_id,
+    as_of_date,
+    {%- for column in all_additive %}
+    sum({{ column }}) over so_far as {{ column }},
+    {%- endfor %}
+    {%- for column in running_min %}
+    min({{ column }}) over so_far as {{ column }},
+    {%- endfor %}
+    {%- for column in running_max %}
+    max({{ column }}) over so_far as {{ column }},
+    {%- endfor %}
+    {{ scorehouse.last_value_ignore_nulls('last_step') }} over so_far as last_step
+from weeks
+window so_far as (partition by lead_id order by as_of_date rows between unbounded preceding and current row)
+{%- endmacro %}
+
+
+{#- Each spine row with its change per column, from every kind's weekly changes (lead_engagement_running's `weeks`).
+    DuckDB left-joins the spine to each kind's changes in turn. Spark ran out of execution memory that way at
+    100,000 leads (the joins, all on lead and week, share one stage, each holding its side), so there the kinds'
+    rows are stacked, each with the columns it moves and nulls for the rest, grouped once by lead and week, and
+    joined to the spine once: a sum, min or max over the stack is what the joined kinds' sum, least or greatest
+    gives (both skip nulls). -#}
+{% macro engagement_weeks(kinds, moved_by, all_additive, running_min, running_max) -%}
+  {{- adapter.dispatch('engagement_weeks', 'scorehouse')(kinds, moved_by, all_additive, running_min, running_max) -}}
+{%- endmacro %}
+
+{% macro default__engagement_weeks(kinds, moved_by, all_additive, running_min, running_max) -%}
     select
         spine.lead_id,
         spine.as_of_date,
@@ -459,21 +491,53 @@ weeks as (
     left join change_{{ kind['name'] }}
         on spine.lead_id = change_{{ kind['name'] }}.lead_id and spine.as_of_date = change_{{ kind['name'] }}.week
     {%- endfor %}
-)
+{%- endmacro %}
 
-select
-    lead_id,
-    as_of_date,
-    {%- for column in all_additive %}
-    sum({{ column }}) over so_far as {{ column }},
-    {%- endfor %}
-    {%- for column in running_min %}
-    min({{ column }}) over so_far as {{ column }},
-    {%- endfor %}
-    {%- for column in running_max %}
-    max({{ column }}) over so_far as {{ column }},
-    {%- endfor %}
-    {{ scorehouse.last_value_ignore_nulls('last_step') }} over so_far as last_step
-from weeks
-window so_far as (partition by lead_id order by as_of_date rows between unbounded preceding and current row)
+{% macro spark__engagement_weeks(kinds, moved_by, all_additive, running_min, running_max) -%}
+    select
+        spine.lead_id,
+        spine.as_of_date,
+        {%- for column in all_additive %}
+        coalesce(changes.{{ column }}, 0) as {{ column }},
+        {%- endfor %}
+        {%- for column in running_min + running_max %}
+        changes.{{ column }},
+        {%- endfor %}
+        changes.last_step
+    from spine
+    left join (
+        select
+            lead_id,
+            week,
+            {%- for column in all_additive %}
+            sum({{ column }}) as {{ column }},
+            {%- endfor %}
+            {%- for column in running_min %}
+            min({{ column }}) as {{ column }},
+            {%- endfor %}
+            {%- for column in running_max %}
+            max({{ column }}) as {{ column }},
+            {%- endfor %}
+            max(last_step) as last_step
+        from (
+            {%- for kind in kinds + [{'name': 'last_step'}] %}
+            {%- set prefix = 'change_' ~ kind['name'] ~ '.' %}
+            select
+                lead_id,
+                week,
+                {%- for column in all_additive + running_min + running_max %}
+                {%- set own = [] -%}
+                {%- for term in moved_by[column] if term.startswith(prefix) -%}{%- do own.append(term) -%}{%- endfor %}
+                {{ own | join(' + ') if own else 'null' }} as {{ column }},
+                {%- endfor %}
+                {{ 'change_last_step.last_step' if kind['name'] == 'last_step' else 'null' }} as last_step
+            from change_{{ kind['name'] }}
+            {%- if not loop.last %}
+            union all
+            {%- endif %}
+            {%- endfor %}
+        ) as stacked
+        group by lead_id, week
+    ) as changes
+        on spine.lead_id = changes.lead_id and spine.as_of_date = changes.week
 {%- endmacro %}
