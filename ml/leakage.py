@@ -35,12 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from core.outputs import ensure_outputs, output_tables
 from core.warehouse import delete_rows
-from ml.metrics import text_codes
+from ml.metrics import ranked_roc_auc, text_codes
 
 NEAR_PERFECT_AUC = 0.95
 ONE_CLASS_FILL_AUC = 0.90
@@ -78,7 +77,7 @@ def single_column_auc(values: pd.Series, y: np.ndarray, seed: int = 7) -> float:
             rows = np.bincount(codes[train], minlength=len(labels))
             # a category the other folds never saw gets the prior: (0 + 10 prior) / (0 + 10)
             x[held] = ((positives + 10 * prior) / (rows + 10))[codes[held]]
-    return _folded(roc_auc_score(y, x))
+    return _folded(ranked_roc_auc(y, x))
 
 
 def _filled(values: pd.Series) -> np.ndarray:
@@ -95,7 +94,7 @@ def fill_evidence(values: pd.Series, y: np.ndarray) -> tuple[float, float, float
     """(fill rate among positives, among negatives, ROC-AUC of "is filled" alone, folded)."""
     filled = _filled(values)
     positive, negative = filled[y == 1], filled[y == 0]
-    auc = _folded(roc_auc_score(y, filled)) if 0 < filled.sum() < len(filled) else 0.5
+    auc = _folded(ranked_roc_auc(y, filled)) if 0 < filled.sum() < len(filled) else 0.5
     return float(positive.mean()), float(negative.mean()), auc
 
 

@@ -165,6 +165,16 @@ SIGNAL_RESAMPLES = 200
 SIGNAL_MAX_ROWS = 100_000
 
 
+def ranked_roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """roc_auc_score's figure (ties count half) by one sort of the scores, for callers that take many on large
+    rows: on 100,000 rows 3 ms against 24 ms (the leakage audit takes about 170 of them per model). Both classes
+    must be present."""
+    auc = BootstrapAUC(y_true, scores).roc_auc(np.arange(len(y_true)))
+    if auc is None:
+        raise ValueError("ROC-AUC needs both classes")
+    return auc
+
+
 def signal_verdict(y_true: np.ndarray, proba: np.ndarray, fold_roc_auc: float, seed: int = 0) -> tuple[bool, str]:
     """Whether a model ranks meaningfully better than the base rate (ROC-AUC 0.5), both where it was chosen and
     where it is judged: its mean selection-fold ROC-AUC and its test ROC-AUC are at least MIN_SIGNAL_ROC_AUC, and

@@ -190,15 +190,16 @@ def _run_rung(frame: pd.DataFrame, spec: ModelSpec, fold_masks, cap: int, held_c
 
 def evaluate_candidates(frame: pd.DataFrame, spec: ModelSpec, horizon_days: int, seed: int, threads: int,
                         folds: int = 3, candidates: tuple[Candidate, ...] = CANDIDATES,
-                        progress: Callable[[str], None] | None = None,
-                        baseline: str = BASELINE) -> list[CandidateResult]:
+                        progress: Callable[[str], None] | None = None, baseline: str = BASELINE,
+                        baseline_settled: Callable[[dict], None] | None = None) -> list[CandidateResult]:
     """Successive halving over every grid point of every candidate, in every fold.
 
     Rung by rung, the surviving grid points are fitted on up to RUNG_FACTOR times more rows per fold and a
     third of the challengers go on (the baseline's best grid point always does); the last rung fits on every
     fold's rows up to MAX_FOLD_ROWS and scores on up to MAX_HELD_ROWS of each fold's block. Returns, per
     candidate, its best grid point at the last rung it reached, with every grid point it tried at every rung in
-    `searched`."""
+    `searched`. `baseline_settled`, if given, is called with the baseline's grid point as soon as the first
+    rung has chosen it (only its best goes on), before the later rungs run."""
     say = progress or (lambda _m: None)
     fold_masks = rolling_folds(frame[spec.date_column], horizon_days, folds, frame[spec.label].astype(int).to_numpy())
     caps = rung_caps([int(train.sum()) for train, _ in fold_masks])
@@ -212,7 +213,10 @@ def evaluate_candidates(frame: pd.DataFrame, spec: ModelSpec, horizon_days: int,
                            configs, seed, threads, say)
         history += scored
         if not last:
-            configs = [(by_name[t.name], t.params) for t in _survivors(scored, baseline)]
+            survivors = _survivors(scored, baseline)
+            configs = [(by_name[t.name], t.params) for t in survivors]
+            if rung == 0 and baseline_settled and survivors and survivors[0].name == baseline:
+                baseline_settled(survivors[0].params)
     results = []
     for candidate in candidates:
         tried = [t for t in history if t.name == candidate.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from sklearn.preprocessing import OneHotEncoder, TargetEncoder
 from threadpoolctl import threadpool_limits
 
 import ml.dataset
+import ml.train
 from ml.dataset import load_labelled
 from ml.features import CUSTOMER_CHURN, LEAD_CONVERSION
 from ml.importance import permutation_importances, row_orders
@@ -47,7 +49,7 @@ from ml.selection import (
 )
 from ml.thresholds import choose_threshold
 from ml.train import train_model
-from tests.conftest import read
+from tests.conftest import copy_of_built_run, read
 
 CHART_COUNT = 7
 
@@ -97,8 +99,14 @@ def test_shared_fold_preparation_scores_exactly_like_whole_pipelines(pipeline_ru
     horizon = int(getattr(settings, spec.horizon_setting))
     chosen = tuple(c for c in CANDIDATES if c.name in ("logistic_l1", "extra_trees"))
     assert {c.scale for c in chosen} == {True, False}
-    results = evaluate_candidates(frame, spec, horizon, seed=7, threads=1, candidates=chosen)
+    settled = []
+    results = evaluate_candidates(frame, spec, horizon, seed=7, threads=1, candidates=chosen,
+                                  baseline_settled=settled.append)
     assert [r.name for r in results] == [c.name for c in chosen]
+    rungs = len({s["rows"] for s in results[0].searched})
+    # the baseline's grid point is announced once the first rung has chosen it, and it is the one the selection
+    # ends with (its final fit may start then); a single rung chooses it at the end, where nothing is gained
+    assert rungs > 1 and settled == [results[0].params]
     folds = rolling_folds(frame[spec.date_column], horizon, 3)
     for result, candidate in zip(results, chosen):
         first_rung = min(s["rows"] for s in result.searched)
@@ -323,13 +331,36 @@ def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
     assert shot.exists() and shot.stat().st_size > 20_000
 
 
-def test_a_challenger_that_does_not_beat_the_champion_is_registered_but_not_promoted(pipeline_run):
-    settings, report = pipeline_run
-    champion = report.training["customer_churn"]["model_version"]
-    challenger = train_model(settings, CUSTOMER_CHURN)  # same data: it cannot beat the champion
+def test_a_challenger_that_does_not_beat_the_champion_is_registered_but_not_promoted(pipeline_run, monkeypatch,
+                                                                                    tmp_path):
+    """Retrained on the same rows, the lead model is the champion again: registered, not promoted. It is retrained
+    with the audit's dominance check and the baseline's final fit in a worker process beside the selection (as
+    on large data: ml.train._Beside), which must change no metric and no audit figure of the champion's
+    in-process training."""
+    report = pipeline_run[1]
+    settings = copy_of_built_run(pipeline_run[0].warehouse_path.parent, tmp_path / "copy")  # others read the registry
+    champion = report.training["lead_conversion"]["model_version"]
+    audit_sql = ("select column_name, single_column_auc, auc_with, auc_without, level, flagged_reason, is_excluded "
+                 "from ml.leakage_audit where model_name = 'lead_conversion' order by column_name")
+    audit_before = query(settings, audit_sql)
+    monkeypatch.setattr(ml.train, "BESIDE_MIN_ROWS", 0)
+    done_beside = []
+    result = ml.train._Beside.result
+    monkeypatch.setattr(ml.train._Beside, "result", staticmethod(
+        lambda future, fallback, say: done_beside.append(future is not None) or result(future, fallback, say)))
+    challenger = train_model(settings.with_overrides(duckdb_threads=2), LEAD_CONVERSION)
+    assert done_beside == [True, True]  # the dominance check, then the baseline's fit
     assert not challenger["promoted"] and "not promoted" in challenger["promotion"]
-    rows = dict(query(settings, "select model_version, is_active from ml.model_registry where model_name = 'customer_churn'"))
+    rows = dict(query(settings, "select model_version, is_active from ml.model_registry "
+                                "where model_name = 'lead_conversion'"))
     assert rows[champion] is True and rows[challenger["model_version"]] is False
+    metrics = [sorted(query(settings, "select split, segment, metric, value from ml.model_metrics "
+                                      f"where model_version = '{version}' and segment <> 'ground_truth'"))
+               for version in (champion, challenger["model_version"])]  # the pipeline also scored the simulator's truth
+    assert len(metrics[0]) > 50 and metrics[0] == metrics[1]
+    audit_after = query(settings, audit_sql)
+    assert sum(row[2] is not None for row in audit_before) >= 3  # quick-model figures to compare
+    assert audit_after == audit_before
 
 
 def test_training_refuses_a_mart_built_for_another_horizon(pipeline_run):
@@ -354,3 +385,17 @@ def test_permutation_importance_on_the_prepared_matrix_equals_shuffling_raw_colu
     assert list(fast.index) == list(whole.index) == features
     np.testing.assert_allclose(fast.to_numpy(), whole.to_numpy(), rtol=0, atol=1e-12)
     assert (whole.abs() > 1e-6).sum() >= 3  # shuffles that move the score: the comparison is not of zeros
+
+
+def test_work_beside_is_done_here_when_its_worker_process_dies():
+    """A worker killed (for memory, say) loses nothing: the work is done in the training process instead, with a
+    warning; disabled, nothing is started at all."""
+    said = []
+    beside = ml.train._Beside(enabled=True)
+    try:
+        future = beside.submit(os._exit, 3)
+        assert beside.result(future, lambda: "done here", said.append) == "done here"
+    finally:
+        beside.close()
+    assert len(said) == 1 and said[0].startswith("warning: work beside the selection failed") and "doing it here" in said[0]
+    assert ml.train._Beside(enabled=False).submit(os._exit, 3) is None

@@ -263,7 +263,7 @@ def test_a_library_error_in_training_reaches_the_user_in_data_terms(pipeline_run
 
     import ml.train
 
-    def refusing(settings, spec, periods, say):
+    def refusing(settings, spec, periods, say, beside):
         for _ in range(4):
             warnings.warn("lbfgs failed to converge", ConvergenceWarning)
         list(StratifiedKFold(5).split(np.zeros((3, 1)), [0, 0, 1]))  # five folds out of three rows

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from ml.metrics import BootstrapAUC, best_f1_threshold, evaluate, lift_at
+from ml.metrics import BootstrapAUC, best_f1_threshold, evaluate, lift_at, ranked_roc_auc
 from ml.scores import to_score, to_tier
 from scoring.drift import psi
 
@@ -67,3 +67,14 @@ def test_bootstrap_roc_auc_equals_roc_auc_of_the_drawn_rows():
         picked = rng.integers(0, len(y), 1_500)
         assert resampled.roc_auc(picked) == pytest.approx(roc_auc_score(y[picked], proba[picked]), abs=1e-12)
     assert resampled.roc_auc(np.flatnonzero(~y)[:50]) is None  # one class drawn: no figure
+
+
+def test_ranked_roc_auc_equals_roc_auc_score():
+    """The leakage audit's per-column ROC-AUC (one sort instead of scikit-learn's checks and curve) is the same
+    figure, ties included (rounded scores, and a yes/no column as in the fill check)."""
+    rng = np.random.default_rng(5)
+    y = (rng.random(5_000) < 0.07).astype(int)
+    for scores in (np.round(rng.normal(size=5_000) + y, 1), rng.random(5_000) < 0.3 + 0.4 * y, rng.normal(size=5_000)):
+        assert ranked_roc_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+    with pytest.raises(ValueError, match="both classes"):
+        ranked_roc_auc(np.zeros(10, dtype=int), rng.random(10))
