@@ -158,12 +158,13 @@ class _Beside:
         self.pool: ProcessPoolExecutor | None = None
 
     def submit(self, task: Callable, *args) -> Future | None:
-        """The task's future, or None when disabled (the caller's fallback then does the work)."""
+        """task(*args) in the worker, on one thread, as a future; None when disabled (the caller's fallback then
+        does the work)."""
         if not self.enabled:
             return None
         if self.pool is None:
             self.pool = ProcessPoolExecutor(max_workers=1, initializer=os.nice, initargs=(BESIDE_NICENESS,))
-        return self.pool.submit(task, *args)
+        return self.pool.submit(_on_one_thread, task, *args)
 
     @staticmethod
     def result(future: Future | None, fallback: Callable, say):
@@ -179,6 +180,11 @@ class _Beside:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=False, kill_workers=True)  # nothing it still runs is wanted any more
+
+
+def _on_one_thread(task: Callable, *args):
+    with threadpool_limits(limits=1):  # the selection keeps running beside it
+        return task(*args)
 
 
 AUDIT_ROWS = 100_000  # the audit reads at most this many fit rows (a fixed random sample): bounded cost
@@ -218,11 +224,6 @@ def _dominance(report: pd.DataFrame, rows: pd.DataFrame, spec: ModelSpec, seed: 
     return warn_dominant(report, _quick_model_auc(rows, spec, seed, threads))
 
 
-def _dominance_beside(report: pd.DataFrame, rows: pd.DataFrame, spec: ModelSpec, seed: int) -> pd.DataFrame:
-    with threadpool_limits(limits=1):
-        return _dominance(report, rows, spec, seed, 1)
-
-
 def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say,
                   beside: _Beside) -> tuple[ModelSpec, Callable[[], pd.DataFrame]]:
     """Leakage audit before training: near-certain leaks are excluded (unless listed in keep_columns), dominant
@@ -239,7 +240,7 @@ def _audited_spec(settings: Settings, spec: ModelSpec, fit: pd.DataFrame, say,
     excluded, _ = excluded_and_warned(decide(single, keep, drop))  # the dominance check excludes nothing
     rows = _quick_rows(fit, spec, settings.random_seed)
     seed, threads = settings.random_seed, settings.duckdb_threads
-    dominance = beside.submit(_dominance_beside, single, rows, spec, seed)
+    dominance = beside.submit(_dominance, single, rows, spec, seed, 1)
 
     def report() -> pd.DataFrame:
         checked = beside.result(dominance, lambda: _dominance(single, rows, spec, seed, threads), say)
@@ -295,11 +296,6 @@ def _calibrated(pipeline, spec: ModelSpec, validation: pd.DataFrame) -> Calibrat
     )
 
 
-def _fit_final_beside(candidate_name: str, params: dict, spec: ModelSpec, rows: pd.DataFrame, seed: int):
-    with threadpool_limits(limits=1):
-        return _fit_final(candidate_name, params, spec, rows, seed, 1)
-
-
 @dataclass
 class Selection:
     winner: CandidateResult
@@ -315,7 +311,7 @@ def _select_and_fit(settings: Settings, spec: ModelSpec, periods: Periods, say, 
 
     def fit_baseline_beside(params: dict) -> None:
         baseline_fit.update(params=params, future=beside.submit(
-            _fit_final_beside, BASELINE, params, spec, rows[[*spec.features, spec.label]], settings.random_seed))
+            _fit_final, BASELINE, params, spec, rows[[*spec.features, spec.label]], settings.random_seed, 1))
 
     say(f"selecting {spec.name} on {len(development):,} development rows ({settings.cv_folds} rolling folds)")
     results = evaluate_candidates(development, spec, periods.horizon, settings.random_seed, settings.duckdb_threads,
@@ -326,10 +322,11 @@ def _select_and_fit(settings: Settings, spec: ModelSpec, periods: Periods, say, 
     say(f"winner {winner.name}; fitting on {fitted}, calibrating on {len(validation):,}, testing on {periods.rows('test'):,}")
 
     def final(name: str, params: dict) -> CalibratedClassifierCV:
-        def here():
-            return _fit_final(name, params, spec, rows, settings.random_seed, settings.duckdb_threads)
-        started = name == BASELINE and baseline_fit.get("params") == params
-        return _calibrated(beside.result(baseline_fit["future"], here, say) if started else here(), spec, validation)
+        started = name == BASELINE and baseline_fit.get("params") == params  # else it is fitted here
+        pipeline = beside.result(baseline_fit["future"] if started else None,
+                                 lambda: _fit_final(name, params, spec, rows, settings.random_seed,
+                                                    settings.duckdb_threads), say)
+        return _calibrated(pipeline, spec, validation)
 
     models = {winner.name: final(winner.name, winner.params)}
     if BASELINE in by_name and BASELINE != winner.name:
