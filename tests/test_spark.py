@@ -96,7 +96,7 @@ def _on_spark(settings, base_dir, increment_dir, folder) -> subprocess.Completed
         run_dbt(base, "run", ["--select", "+fct_lead_features", "--full-refresh"], quiet=True)
         with connect(base) as con:
             record_watermarks(con, base)
-            through = con.execute("select lead_observed_through from intermediate.int_observed_through").fetchone()[0]
+            through = con.execute("select lead_observed_through from intermediate.int_lead_observed_through").fetchone()[0]
             con.execute("select * from marts.fct_lead_features where as_of_at <= ?", [through]).df().to_parquet(
                 out / "before_cut.parquet")
         (out / "through.json").write_text(json.dumps(str(through)))

@@ -2,7 +2,7 @@
   The censored label, written once for every mart: did an outcome happen in (as_of, as_of + horizon] and get
   recorded by the window's end? Emitted only when the whole window lies at or before the high-water mark;
   otherwise NULL. `outcomes` must yield (<entity_key>, event_at, _loaded_at); `observed_column` names the
-  high-water mark in int_observed_through.
+  high-water mark (observed_through_relation).
 -#}
 {% macro censored_label(spine, outcomes, entity_key, horizon_days, observed_column, label_name) %}
 with spine as (
@@ -14,7 +14,7 @@ outcomes as (
 ),
 
 observed as (
-    select {{ observed_column }} as observed_through from {{ observed_through_relation() }}
+    select {{ observed_column }} as observed_through from {{ observed_through_relation(observed_column) }}
 ),
 
 in_window as (

@@ -19,11 +19,15 @@
     cast($as_of_at as timestamp)
 {%- endmacro %}
 
-{#- The data's high-water marks (int_observed_through). Online both are the instant scored: what had been loaded
-    by then is what is known, so every label of a fresh row is still censored. -#}
-{% macro observed_through_relation() -%}
+{#- A relation holding the high-water mark `column` names: the lead sources' own model for
+    `lead_observed_through` (a lead build does not wait for the customer sources), else int_observed_through.
+    Online both marks are the instant scored: what had been loaded by then is what is known, so every label of a
+    fresh row is still censored. -#}
+{% macro observed_through_relation(column) -%}
     {%- if is_online() -%}
     (select {{ online_as_of_at() }} as lead_observed_through, {{ online_as_of_at() }} as customer_observed_through)
+    {%- elif column == 'lead_observed_through' -%}
+    {{ ref('int_lead_observed_through') }}
     {%- else -%}
     {{ ref('int_observed_through') }}
     {%- endif -%}

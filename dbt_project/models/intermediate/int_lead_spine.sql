@@ -11,7 +11,7 @@ status_changes as (
 ),
 
 observed as (
-    select lead_observed_through as observed_through from {{ observed_through_relation() }}
+    select lead_observed_through as observed_through from {{ observed_through_relation('lead_observed_through') }}
 ),
 
 -- A lead closes, as far as the spine is concerned, once a terminal status has happened and been loaded.

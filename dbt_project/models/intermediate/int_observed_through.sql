@@ -1,18 +1,10 @@
 {#-
-  The data's high-water marks: the latest time the lead-facing and the customer-facing sources had loaded.
-  Labels are emitted only for windows that end by them; the spines stop at them.
-  A fixed value for both can be passed as the `observed_through` var.
+  The data's high-water marks: the latest time the lead-facing (int_lead_observed_through) and the
+  customer-facing sources had loaded. Labels are emitted only for windows that end by them; the spines stop at
+  them. A fixed value for both can be passed as the `observed_through` var.
 -#}
-with lead_loads as (
-    select max(_loaded_at) as loaded_through from {{ ref('stg_crm__leads') }}
-    union all
-    select max(_loaded_at) from {{ ref('stg_crm__lead_status_changes') }}
-    union all
-    select max(_loaded_at) from {{ ref('stg_crm__activities') }}
-    union all
-    select max(_loaded_at) from {{ ref('stg_web__pages') }}
-    union all
-    select max(_loaded_at) from {{ ref('stg_marketing__touches') }}
+with lead_mark as (
+    select lead_observed_through from {{ ref('int_lead_observed_through') }}
 ),
 
 customer_loads as (
@@ -27,13 +19,13 @@ customer_loads as (
 
 final as (
     select
+        lead_mark.lead_observed_through,
         {% if var('observed_through') %}
-        cast('{{ var("observed_through") }}' as timestamp) as lead_observed_through,
         cast('{{ var("observed_through") }}' as timestamp) as customer_observed_through
         {% else %}
-            (select max(loaded_through) from lead_loads) as lead_observed_through,
             (select max(loaded_through) from customer_loads) as customer_observed_through
         {% endif %}
+    from lead_mark
 )
 
 select * from final

@@ -49,8 +49,8 @@ activity_touchpoints as (
     {%- endif %}
 ),
 
-page_touchpoints as (
-    select
+-- The columns of a page view's touchpoint, written once for both branches below.
+{%- set page_columns %}
         pages.page_view_id as touchpoint_id,
         coalesce(pages.lead_id, identity.lead_id) as lead_id,
         'web' as source_system,
@@ -68,17 +68,28 @@ page_touchpoints as (
             when pages.lead_id is not null or identity.identity_known_at <= pages._loaded_at then pages._loaded_at
             else identity.identity_known_at
         end as _loaded_at
+{%- endset %}
+page_touchpoints as (
+    select
+{{ page_columns }}
     from pages
     left join identity on pages.anonymous_id = identity.anonymous_id
     where coalesce(pages.lead_id, identity.lead_id) is not null
     {%- if loaded_after %}
-        -- loaded since, or identified since (older anonymous history becomes this lead's now)
-        and (pages._loaded_at > {{ loaded_after }} or identity.identity_known_at > {{ loaded_after }})
+        and pages._loaded_at > {{ loaded_after }}
+    union all
+    -- anonymous history loaded before, whose visitor was identified since: this lead's from now on (two branches,
+    -- not one `or`: the newly identified visitors are few, so this join skips nearly every row)
+    select
+{{ page_columns }}
+    from pages
+    inner join identity on pages.anonymous_id = identity.anonymous_id
+    where pages.lead_id is null and pages._loaded_at <= {{ loaded_after }}
+        and identity.identity_known_at > {{ loaded_after }}
     {%- endif %}
 ),
 
-form_touchpoints as (
-    select
+{%- set form_columns %}
         forms.form_submission_id as touchpoint_id,
         coalesce(forms.lead_id, identity.lead_id) as lead_id,
         'web' as source_system,
@@ -96,12 +107,23 @@ form_touchpoints as (
             when forms.lead_id is not null or identity.identity_known_at <= forms._loaded_at then forms._loaded_at
             else identity.identity_known_at
         end as _loaded_at
+{%- endset %}
+form_touchpoints as (
+    select
+{{ form_columns }}
     from forms
     left join identity on forms.anonymous_id = identity.anonymous_id
     where coalesce(forms.lead_id, identity.lead_id) is not null
     {%- if loaded_after %}
-        -- loaded since, or identified since (older anonymous history becomes this lead's now)
-        and (forms._loaded_at > {{ loaded_after }} or identity.identity_known_at > {{ loaded_after }})
+        and forms._loaded_at > {{ loaded_after }}
+    union all
+    -- anonymous history loaded before, whose visitor was identified since (as for page views)
+    select
+{{ form_columns }}
+    from forms
+    inner join identity on forms.anonymous_id = identity.anonymous_id
+    where forms.lead_id is null and forms._loaded_at <= {{ loaded_after }}
+        and identity.identity_known_at > {{ loaded_after }}
     {%- endif %}
 ),
 
