@@ -43,6 +43,7 @@ LEAD_MODELS = {
     "staging.stg_enrichment__firmographics": ("enrichment_id",),
     "intermediate.int_touchpoints": ("source_system", "touchpoint_id"),
     "intermediate.int_lead_touch_events": ("source_system", "touchpoint_id"),
+    "intermediate.int_lead_spine": ("lead_id", "as_of_date"),
     "intermediate.int_lead_engagement_asof": ("lead_id", "as_of_date"),
     "intermediate.int_lead_journey_milestones": ("lead_id",),
     "intermediate.int_lead_journey_asof": ("lead_id", "as_of_date"),

@@ -35,9 +35,11 @@
   The as-of spine shared by every mart: one row per entity per period start (`week` = Mondays, `month` = the 1st,
   at 00:00) from the first period start at or after the entity became known, while it was not yet known to be
   closed, up to the high-water mark. `entities` names a CTE with (<entity_key>, known_at, closed_known_at);
-  `observed` names a one-row CTE with observed_through.
+  `observed` names a one-row CTE with observed_through. `since` (a literal), when given, keeps the period starts
+  from it on: an incremental spine adds only those, since a row once built never changes (whether an entity was
+  known, and known to be closed, at a period start depends only on rows loaded by then).
 -#}
-{% macro as_of_spine(entities, entity_key, period, observed) -%}
+{% macro as_of_spine(entities, entity_key, period, observed, since=none) -%}
     {%- if is_online() %}
     -- online: the requested entities at the requested instant, if known and not yet known to be closed by then
     select
@@ -66,6 +68,9 @@
         on periods.as_of_at >= {{ entities }}.known_at
     where {{ entities }}.known_at is not null
         and ({{ entities }}.closed_known_at is null or periods.as_of_at < {{ entities }}.closed_known_at)
+        {%- if since is not none %}
+        and periods.as_of_at >= {{ since }}
+        {%- endif %}
     {%- endif %}
 {%- endmacro %}
 

@@ -1,7 +1,10 @@
 {#-
   The as-of spine: one row per lead per week (Mondays at 00:00), from the first Monday at which the
   lead existed and was loaded, while it was still open as far as we knew then, up to the high-water mark.
+  Incremental runs add the new weeks only (as_of_spine says why the weeks built do not change).
 -#}
+{{ config(**scorehouse.incremental_config('as_of_date')) }}
+{%- set since = incremental_as_of_start() %}
 with leads as (
     select * from {{ ref('stg_crm__leads') }}
 ),
@@ -32,7 +35,7 @@ lead_bounds as (
 ),
 
 final as (
-    {{ as_of_spine('lead_bounds', 'lead_id', 'week', 'observed') }}
+    {{ as_of_spine('lead_bounds', 'lead_id', 'week', 'observed', since) }}
 )
 
 select * from final
