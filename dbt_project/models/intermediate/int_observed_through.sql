@@ -23,7 +23,7 @@ final as (
         {% if var('observed_through') %}
         cast('{{ var("observed_through") }}' as timestamp) as customer_observed_through
         {% else %}
-            (select max(loaded_through) from customer_loads) as customer_observed_through
+            (select max(customer_loads.loaded_through) from customer_loads) as customer_observed_through
         {% endif %}
     from lead_mark
 )

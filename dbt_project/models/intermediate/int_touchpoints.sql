@@ -49,39 +49,23 @@ activity_touchpoints as (
     {%- endif %}
 ),
 
--- The columns of a page view's touchpoint, written once for both branches below.
-{%- set page_columns %}
-        pages.page_view_id as touchpoint_id,
-        coalesce(pages.lead_id, identity.lead_id) as lead_id,
-        'web' as source_system,
-        'page_view' as touch_type,
-        cast(null as {{ dbt.type_string() }}) as channel,
-        pages.page_type,
-        pages.session_id,
-        cast(null as {{ dbt.type_string() }}) as form_name,
-        pages.url,
-        cast(null as {{ dbt.type_string() }}) as campaign,
-        cast(null as boolean) as is_decision_maker_reached,
-        cast(null as {{ dbt.type_string() }}) as budget_status,
-        pages.viewed_at as event_at,
-        case
-            when pages.lead_id is not null or identity.identity_known_at <= pages._loaded_at then pages._loaded_at
-            else identity.identity_known_at
-        end as _loaded_at
-{%- endset %}
-page_touchpoints as (
+-- Page views with the lead their visitor was identified as, if any. Incremental runs take those loaded since,
+-- and the anonymous ones loaded before whose visitor was identified since (their history becomes this lead's now):
+-- two branches rather than one `or`, so the second joins only the visitors identified since.
+page_rows as (
     select
-{{ page_columns }}
+        pages.*,
+        identity.lead_id as identified_lead_id,
+        identity.identity_known_at
     from pages
     left join identity on pages.anonymous_id = identity.anonymous_id
-    where coalesce(pages.lead_id, identity.lead_id) is not null
     {%- if loaded_after %}
-        and pages._loaded_at > {{ loaded_after }}
+    where pages._loaded_at > {{ loaded_after }}
     union all
-    -- anonymous history loaded before, whose visitor was identified since: this lead's from now on (two branches,
-    -- not one `or`: the newly identified visitors are few, so this join skips nearly every row)
     select
-{{ page_columns }}
+        pages.*,
+        identity.lead_id as identified_lead_id,
+        identity.identity_known_at
     from pages
     inner join identity on pages.anonymous_id = identity.anonymous_id
     where pages.lead_id is null and pages._loaded_at <= {{ loaded_after }}
@@ -89,42 +73,74 @@ page_touchpoints as (
     {%- endif %}
 ),
 
-{%- set form_columns %}
-        forms.form_submission_id as touchpoint_id,
-        coalesce(forms.lead_id, identity.lead_id) as lead_id,
+page_touchpoints as (
+    select
+        page_rows.page_view_id as touchpoint_id,
+        coalesce(page_rows.lead_id, page_rows.identified_lead_id) as lead_id,
         'web' as source_system,
-        'form_fill' as touch_type,
+        'page_view' as touch_type,
         cast(null as {{ dbt.type_string() }}) as channel,
-        cast(null as {{ dbt.type_string() }}) as page_type,
-        cast(null as {{ dbt.type_string() }}) as session_id,
-        forms.form_name,
-        cast(null as {{ dbt.type_string() }}) as url,
+        page_rows.page_type,
+        page_rows.session_id,
+        cast(null as {{ dbt.type_string() }}) as form_name,
+        page_rows.url,
         cast(null as {{ dbt.type_string() }}) as campaign,
         cast(null as boolean) as is_decision_maker_reached,
         cast(null as {{ dbt.type_string() }}) as budget_status,
-        forms.submitted_at as event_at,
+        page_rows.viewed_at as event_at,
         case
-            when forms.lead_id is not null or identity.identity_known_at <= forms._loaded_at then forms._loaded_at
-            else identity.identity_known_at
+            when page_rows.lead_id is not null or page_rows.identity_known_at <= page_rows._loaded_at
+                then page_rows._loaded_at
+            else page_rows.identity_known_at
         end as _loaded_at
-{%- endset %}
-form_touchpoints as (
+    from page_rows
+    where coalesce(page_rows.lead_id, page_rows.identified_lead_id) is not null
+),
+
+-- Form submissions with the lead their visitor was identified as, if any (incremental runs: as for page views).
+form_rows as (
     select
-{{ form_columns }}
+        forms.*,
+        identity.lead_id as identified_lead_id,
+        identity.identity_known_at
     from forms
     left join identity on forms.anonymous_id = identity.anonymous_id
-    where coalesce(forms.lead_id, identity.lead_id) is not null
     {%- if loaded_after %}
-        and forms._loaded_at > {{ loaded_after }}
+    where forms._loaded_at > {{ loaded_after }}
     union all
-    -- anonymous history loaded before, whose visitor was identified since (as for page views)
     select
-{{ form_columns }}
+        forms.*,
+        identity.lead_id as identified_lead_id,
+        identity.identity_known_at
     from forms
     inner join identity on forms.anonymous_id = identity.anonymous_id
     where forms.lead_id is null and forms._loaded_at <= {{ loaded_after }}
         and identity.identity_known_at > {{ loaded_after }}
     {%- endif %}
+),
+
+form_touchpoints as (
+    select
+        form_rows.form_submission_id as touchpoint_id,
+        coalesce(form_rows.lead_id, form_rows.identified_lead_id) as lead_id,
+        'web' as source_system,
+        'form_fill' as touch_type,
+        cast(null as {{ dbt.type_string() }}) as channel,
+        cast(null as {{ dbt.type_string() }}) as page_type,
+        cast(null as {{ dbt.type_string() }}) as session_id,
+        form_rows.form_name,
+        cast(null as {{ dbt.type_string() }}) as url,
+        cast(null as {{ dbt.type_string() }}) as campaign,
+        cast(null as boolean) as is_decision_maker_reached,
+        cast(null as {{ dbt.type_string() }}) as budget_status,
+        form_rows.submitted_at as event_at,
+        case
+            when form_rows.lead_id is not null or form_rows.identity_known_at <= form_rows._loaded_at
+                then form_rows._loaded_at
+            else form_rows.identity_known_at
+        end as _loaded_at
+    from form_rows
+    where coalesce(form_rows.lead_id, form_rows.identified_lead_id) is not null
 ),
 
 marketing_touchpoints as (
