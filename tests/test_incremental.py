@@ -171,12 +171,13 @@ def test_a_full_build_in_time_steps_equals_one_full_build(builds):
 
 
 def test_planted_bugs_in_the_incremental_path_are_caught(builds):
-    """Two independent bugs planted in one project: engagement looks back 30 days instead of 98, and journey
-    milestones are recomputed only for leads new since the previous build, not for every lead with new touches."""
+    """Two independent bugs planted in one project: engagement does not read the older touches that leave the
+    90-day windows in the weeks built, and journey milestones are recomputed only for leads new since the previous
+    build, not for every lead with new touches."""
     planted, full, root = builds["planted"], builds["full"], builds["root"]
     project = copy_project(planted, root / "planted_project")
-    plant(project, "dbt_project/macros/lead_engagement.sql", "scorehouse.shift_timestamp('day', -98, since)",
-          "scorehouse.shift_timestamp('day', -30, since)")
+    plant(project, "dbt_project/macros/lead_engagement.sql", "{%- for days in [7, 30, 37, 90] %}",
+          "{%- for days in [7, 30, 37] %}")
     plant(project, "dbt_project/models/intermediate/int_lead_journey_milestones.sql",
           "where _loaded_at > {{ loaded_after }} and step_number is not null)",
           "where _loaded_at > {{ loaded_after }} and step_number is not null\n"

@@ -133,12 +133,21 @@ spine_end as (
     scoped touches: the filters reach the table scan, and no copy of every lead's whole history is held. -#}
 scoped_touches as (
     {%- if since %}
-    -- A carried lead needs only the touches that change a sum from `since` on: new ones, or ones leaving a
-    -- window (98 days: the longest window, 90, plus the week to the next as-of date).
+    -- A carried lead needs only the touches that change a sum from `since` on: new ones, or older ones leaving a
+    -- window at an as-of date built now. A touch leaves a window of d days at the first as-of date at or after
+    -- event_at + d, which lies in [since, last] exactly when event_at is in (since - 7 - d days, last - d days];
+    -- d is each window's length, and 37 for the end of the trend's previous 30 days (as_of - 37d, as_of - 7d].
+    -- One new week reads four weeks of older touches this way, not the fourteen of the longest window.
     select touches.*, true as is_carried
     from {{ ref('int_lead_touch_events') }} as touches
     where touches.visible_from <= {{ last_as_of }}
-        and (touches.visible_from >= {{ since }} or touches.event_at > {{ scorehouse.shift_timestamp('day', -98, since) }})
+        and (
+            touches.visible_from >= {{ since }}
+            {%- for days in [7, 30, 37, 90] %}
+            or (touches.event_at > {{ scorehouse.shift_timestamp('day', -7 - days, since) }}
+                and touches.event_at <= {{ scorehouse.shift_timestamp('day', -days, last_as_of) }})
+            {%- endfor %}
+        )
         and touches.lead_id in (select lead_id from lead_scope where is_carried)
     union all
     -- A lead new since then needs all of its touches.
