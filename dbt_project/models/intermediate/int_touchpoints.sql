@@ -49,34 +49,15 @@ activity_touchpoints as (
     {%- endif %}
 ),
 
--- Page views with the lead their visitor was identified as, if any. Incremental runs take those loaded since,
--- and the anonymous ones loaded before whose visitor was identified since (their history becomes this lead's now):
--- two branches rather than one `or`, so the second joins only the visitors identified since.
+-- Page views attributed to leads (macros/identity.sql).
 page_rows as (
-    select
-        pages.*,
-        identity.lead_id as identified_lead_id,
-        identity.identity_known_at
-    from pages
-    left join identity on pages.anonymous_id = identity.anonymous_id
-    {%- if loaded_after %}
-    where pages._loaded_at > {{ loaded_after }}
-    union all
-    select
-        pages.*,
-        identity.lead_id as identified_lead_id,
-        identity.identity_known_at
-    from pages
-    inner join identity on pages.anonymous_id = identity.anonymous_id
-    where pages.lead_id is null and pages._loaded_at <= {{ loaded_after }}
-        and identity.identity_known_at > {{ loaded_after }}
-    {%- endif %}
+    {{ rows_attributed_to_leads('pages', loaded_after) }}
 ),
 
 page_touchpoints as (
     select
         page_rows.page_view_id as touchpoint_id,
-        coalesce(page_rows.lead_id, page_rows.identified_lead_id) as lead_id,
+        page_rows.attributed_lead_id as lead_id,
         'web' as source_system,
         'page_view' as touch_type,
         cast(null as {{ dbt.type_string() }}) as channel,
@@ -88,41 +69,19 @@ page_touchpoints as (
         cast(null as boolean) as is_decision_maker_reached,
         cast(null as {{ dbt.type_string() }}) as budget_status,
         page_rows.viewed_at as event_at,
-        case
-            when page_rows.lead_id is not null or page_rows.identity_known_at <= page_rows._loaded_at
-                then page_rows._loaded_at
-            else page_rows.identity_known_at
-        end as _loaded_at
+        page_rows.attributed_at as _loaded_at
     from page_rows
-    where coalesce(page_rows.lead_id, page_rows.identified_lead_id) is not null
 ),
 
--- Form submissions with the lead their visitor was identified as, if any (incremental runs: as for page views).
+-- Form submissions attributed to leads (macros/identity.sql).
 form_rows as (
-    select
-        forms.*,
-        identity.lead_id as identified_lead_id,
-        identity.identity_known_at
-    from forms
-    left join identity on forms.anonymous_id = identity.anonymous_id
-    {%- if loaded_after %}
-    where forms._loaded_at > {{ loaded_after }}
-    union all
-    select
-        forms.*,
-        identity.lead_id as identified_lead_id,
-        identity.identity_known_at
-    from forms
-    inner join identity on forms.anonymous_id = identity.anonymous_id
-    where forms.lead_id is null and forms._loaded_at <= {{ loaded_after }}
-        and identity.identity_known_at > {{ loaded_after }}
-    {%- endif %}
+    {{ rows_attributed_to_leads('forms', loaded_after) }}
 ),
 
 form_touchpoints as (
     select
         form_rows.form_submission_id as touchpoint_id,
-        coalesce(form_rows.lead_id, form_rows.identified_lead_id) as lead_id,
+        form_rows.attributed_lead_id as lead_id,
         'web' as source_system,
         'form_fill' as touch_type,
         cast(null as {{ dbt.type_string() }}) as channel,
@@ -134,13 +93,8 @@ form_touchpoints as (
         cast(null as boolean) as is_decision_maker_reached,
         cast(null as {{ dbt.type_string() }}) as budget_status,
         form_rows.submitted_at as event_at,
-        case
-            when form_rows.lead_id is not null or form_rows.identity_known_at <= form_rows._loaded_at
-                then form_rows._loaded_at
-            else form_rows.identity_known_at
-        end as _loaded_at
+        form_rows.attributed_at as _loaded_at
     from form_rows
-    where coalesce(form_rows.lead_id, form_rows.identified_lead_id) is not null
 ),
 
 marketing_touchpoints as (
