@@ -93,3 +93,22 @@
 {% macro first_as_of_outside_window(event_at, days, period='week') -%}
     {{ first_as_of_at_or_after(scorehouse.shift_timestamp('day', days, event_at), period) }}
 {%- endmacro %}
+
+{#- The high-water mark of a set of sources: the latest `_loaded_at` any of them holds, or the `observed_through`
+    var when a run is told the data ends earlier. An expression (one scalar). -#}
+{% macro high_water_mark(relations) -%}
+    {%- if var('observed_through') -%}
+    cast('{{ var("observed_through") }}' as timestamp)
+    {%- else -%}
+    (
+        select max(loads.loaded_through) from (
+            {%- for relation in relations %}
+            select max(_loaded_at) as loaded_through from {{ relation }}
+            {%- if not loop.last %}
+            union all
+            {%- endif %}
+            {%- endfor %}
+        ) as loads
+    )
+    {%- endif -%}
+{%- endmacro %}
